@@ -1,0 +1,18 @@
+"""The ``textbank`` command line (typer + rich)."""
+
+from __future__ import annotations
+
+import typer
+
+from bot.cli import db
+
+app = typer.Typer(
+    help="textbank: peer-to-peer texting for campaigns, run from Slack and Discord.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(db.app, name="db")
+
+
+def main() -> None:
+    app()

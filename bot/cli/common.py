@@ -1,0 +1,59 @@
+"""What every CLI command shares: settings, the database (migrated first), refusals as one line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+from bot.config import ConfigError, Settings, get_settings
+from core.errors import Refused
+from storage import Database, upgrade
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(reason: str, code: int = 1) -> NoReturn:
+    """Print a one-line reason on stderr and exit non-zero."""
+    err_console.print(f"[bold red]error:[/] {reason}", highlight=False)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def open_database(migrate: bool = True) -> Database:
+    """The configured database, upgraded to the newest schema first."""
+    cfg = settings()
+    if migrate:
+        try:
+            upgrade(cfg.database_url)
+        except Exception as exc:  # a bad URL or an unreachable server: say which, in one line
+            fail(f"cannot open the database {_redact(cfg.database_url)}: {exc.__class__.__name__}: {exc}")
+    return Database(cfg.database_url)
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """Turn core's refusals into a one-line error and exit code 1."""
+    try:
+        yield
+    except Refused as exc:
+        fail(exc.reason)
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparseable URL)"

@@ -1,0 +1,351 @@
+"""SQLAlchemy 2 typed models: every table textbank keeps.
+
+The schema is created and evolved only by the Alembic migrations in ``storage/migrations``;
+these classes are the typed view of it. Enumerated values are plain strings checked in core,
+so a new status never needs a database type change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import UTCDateTime, utcnow
+
+# Explicit constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BigInteger ids on PostgreSQL; SQLite needs INTEGER for its rowid alias to autoincrement.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # Extra whole-message phrases that opt a contact out, beside the standard keywords.
+    optout_phrases: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Confirmation texted after an opt-out; None = send none (the carrier already confirms STOP).
+    optout_confirmation: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WorkspaceLink(Base):
+    """A Slack workspace or Discord guild linked to an organization."""
+
+    __tablename__ = "workspace_links"
+    __table_args__ = (UniqueConstraint("platform", "workspace_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(20))
+    workspace_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20), default="texter")  # owner | admin | texter
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    identities: Mapped[list[PlatformIdentity]] = relationship(back_populates="user")
+
+
+class PlatformIdentity(Base):
+    __tablename__ = "platform_identities"
+    __table_args__ = (UniqueConstraint("platform", "workspace_id", "platform_user_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(20))  # slack | discord | cli
+    workspace_id: Mapped[str] = mapped_column(String(64))
+    platform_user_id: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    # Where the bot talks to this person privately (Slack DM channel id, Discord DM channel id).
+    dm_channel_id: Mapped[str | None] = mapped_column(String(64))
+
+    user: Mapped[User] = relationship(back_populates="identities")
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class TeamMember(Base):
+    __tablename__ = "team_members"
+
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    __table_args__ = (Index(None, "organization_id", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # campaign | adhoc (the organization's hidden home for texts sent with no campaign task, seed 001)
+    kind: Mapped[str] = mapped_column(String(20), default="campaign")
+    status: Mapped[str] = mapped_column(String(20), default="draft")  # draft | launched | archived
+    # Texting window, minutes after local midnight in the contact's own zone: [start, end).
+    hours_start: Mapped[int] = mapped_column(Integer, default=9 * 60)
+    hours_end: Mapped[int] = mapped_column(Integer, default=21 * 60)
+    timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
+    # Our sending identity for this campaign (a Messaging Service SID or an E.164 number); None = config.
+    sender: Mapped[str | None] = mapped_column(String(64))
+
+    # Assignment settings (seed 002/003), changeable at any time.
+    dynamic_initials: Mapped[bool] = mapped_column(Boolean, default=True)
+    initials_batch_size: Mapped[int] = mapped_column(Integer, default=200)
+    replies_before_initials: Mapped[bool] = mapped_column(Boolean, default=False)
+    max_initials_per_texter: Mapped[int | None] = mapped_column(Integer)
+    dynamic_replies: Mapped[bool] = mapped_column(Boolean, default=False)
+    replies_batch_size: Mapped[int] = mapped_column(Integer, default=200)
+    release_unhandled_after_minutes: Mapped[int | None] = mapped_column(Integer)
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CampaignTexter(Base):
+    """A texter's membership in a campaign, with their personal cap on initials."""
+
+    __tablename__ = "campaign_texters"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    max_initials: Mapped[int | None] = mapped_column(Integer)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class JoinToken(Base):
+    __tablename__ = "join_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # initials | replies
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "cell"),
+        # The claim: unassigned contacts of a campaign in a status, oldest first.
+        Index(None, "campaign_id", "status", "assigned_user_id", "id"),
+        # A texter's own work in a campaign.
+        Index(None, "assigned_user_id", "campaign_id", "status"),
+        # Inbound routing and org-wide opt-outs find a contact by its cell.
+        Index(None, "cell"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    cell: Mapped[str] = mapped_column(String(20))
+    first_name: Mapped[str] = mapped_column(String(200), default="")
+    last_name: Mapped[str] = mapped_column(String(200), default="")
+    zip: Mapped[str] = mapped_column(String(20), default="")
+    external_id: Mapped[str] = mapped_column(String(200), default="")
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    # needs_message | messaged | needs_response | convo | closed
+    status: Mapped[str] = mapped_column(String(20), default="needs_message")
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    escalated_team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    # Ad-hoc conversations (seed 001): None | me | anyone, and whether the texter ended the chat.
+    reply_route: Mapped[str | None] = mapped_column(String(20))
+    failed_reason: Mapped[str | None] = mapped_column(Text)
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index(None, "contact_id", "id"),
+        # The outbox: queued rows oldest first; the sweep: rows stuck in sending.
+        Index(None, "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    direction: Mapped[str] = mapped_column(String(10))  # in | out
+    body: Mapped[str] = mapped_column(Text, default="")
+    media: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    cell: Mapped[str] = mapped_column(String(20))  # the contact's number
+    sender: Mapped[str | None] = mapped_column(String(64))  # our number or Messaging Service SID
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # queued | sending | sent | delivered | failed | undelivered | received | unknown
+    status: Mapped[str] = mapped_column(String(20))
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A retry after a transient error waits until then; a text not sent by send_before is not sent.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    send_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sending_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class InteractionStep(Base):
+    """A node of the script tree.
+
+    The root (parent_id None) holds the initial message in ``script`` and the first question.
+    A child is reached by choosing ``answer_option`` on its parent's question; its ``script`` is the
+    prepared response and its ``question`` the next question, if any.
+    """
+
+    __tablename__ = "interaction_steps"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("interaction_steps.id", ondelete="CASCADE"), index=True
+    )
+    answer_option: Mapped[str] = mapped_column(String(200), default="")
+    script: Mapped[str] = mapped_column(Text, default="")
+    question: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class QuestionResponse(Base):
+    __tablename__ = "question_responses"
+    __table_args__ = (UniqueConstraint("contact_id", "interaction_step_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    # The step whose question was answered.
+    interaction_step_id: Mapped[int] = mapped_column(ForeignKey("interaction_steps.id", ondelete="CASCADE"))
+    value: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CannedResponse(Base):
+    __tablename__ = "canned_responses"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # An escalation tag takes the conversation out of the pools and hands it to admins or team_id.
+    is_escalation: Mapped[bool] = mapped_column(Boolean, default=False)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+
+
+class CampaignTag(Base):
+    """Which of the organization's tags a campaign offers its texters."""
+
+    __tablename__ = "campaign_tags"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ContactTag(Base):
+    __tablename__ = "contact_tags"
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OptOut(Base):
+    __tablename__ = "opt_outs"
+    __table_args__ = (UniqueConstraint("organization_id", "cell"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    cell: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(20))  # texter | keyword | carrier | import | admin
+    reason: Mapped[str] = mapped_column(Text, default="")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notice(Base):
+    """Something a texter must see, waiting for its platform's relay worker to post it."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index(None, "platform", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))  # slack | discord | cli
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    # reply | failed | released | assigned | escalated | optout | ...
+    kind: Mapped[str] = mapped_column(String(30))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | posting | posted | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

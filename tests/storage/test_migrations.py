@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from sqlalchemy import inspect
+
+from storage import Database, upgrade
+from storage.migrate import current_revision
+from storage.models import Base, Organization
+
+
+def test_upgrade_creates_every_table_and_is_idempotent(db_url: str) -> None:
+    upgrade(db_url)  # already at head: a second run changes nothing
+    db = Database(db_url)
+    tables = set(inspect(db.engine).get_table_names())
+    assert {t.name for t in Base.metadata.sorted_tables} <= tables
+    assert current_revision(db_url) is not None
+    db.dispose()
+
+
+def test_datetimes_come_back_aware_utc(db: Database) -> None:
+    with db.session() as session:
+        org = Organization(name="x", optout_phrases=[])
+        session.add(org)
+        session.flush()
+        org_id = org.id
+    with db.read() as session:
+        created = session.get(Organization, org_id).created_at
+    assert created.tzinfo is not None and created.utcoffset().total_seconds() == 0
+
+
+def test_sqlite_pragmas(tmp_path) -> None:
+    db = Database(f"sqlite:///{tmp_path/'p.db'}")
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    db.dispose()
