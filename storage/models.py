@@ -132,6 +132,8 @@ class Campaign(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
     # Our sending identity for this campaign (a Messaging Service SID or an E.164 number); None = config.
     sender: Mapped[str | None] = mapped_column(String(64))
+    # Custom-field placeholder names scripts may use (declared in YAML or learnt from a contact import).
+    custom_fields: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
     # Assignment settings (seed 002/003), changeable at any time.
     dynamic_initials: Mapped[bool] = mapped_column(Boolean, default=True)

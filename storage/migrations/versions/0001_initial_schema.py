@@ -37,6 +37,7 @@ def upgrade() -> None:
     sa.Column('hours_end', sa.Integer(), nullable=False),
     sa.Column('timezone', sa.String(length=64), nullable=False),
     sa.Column('sender', sa.String(length=64), nullable=True),
+    sa.Column('custom_fields', sa.JSON(), nullable=False),
     sa.Column('dynamic_initials', sa.Boolean(), nullable=False),
     sa.Column('initials_batch_size', sa.Integer(), nullable=False),
     sa.Column('replies_before_initials', sa.Boolean(), nullable=False),
