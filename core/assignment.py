@@ -1,0 +1,398 @@
+"""Assignment: who may claim which contacts, and the claims themselves (seed 002 and 003).
+
+A claim is one ``UPDATE contacts ... WHERE id IN (SELECT ... LIMIT n) RETURNING id`` statement. On
+PostgreSQL the inner select is ``FOR UPDATE SKIP LOCKED``, so concurrent texters walk past each other's
+rows instead of queueing on them; on SQLite the statement runs inside the ``BEGIN IMMEDIATE`` write
+transaction ``Database.session()`` opens, which serializes writers. Either way no contact is ever given
+to two texters.
+
+The per-texter maximum counts the contacts *currently* assigned to the texter in the campaign, in any
+status (as Spoke does): contacts the texter has messaged stay on their account and count; contacts
+released by Done for the Day, an admin or the Release Unhandled Replies job make room again. The check
+and the claim cannot race: on PostgreSQL the texter's ``campaign_texters`` row is locked FOR UPDATE
+first, so two clicks of the same texter run one after the other; SQLite serializes all writers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import available_timezones
+
+from sqlalchemy import ColumnElement, and_, exists, false, func, select, update
+from sqlalchemy.orm import Session
+
+from core.errors import Forbidden, Refused
+from core.hours import Window, format_hhmm, zone, zones_open_now
+from core.notices import add_notice
+from core.orgs import require_admin
+from storage.models import Campaign, CampaignTexter, Contact, OptOut, User
+from storage.types import utcnow
+
+KINDS = ("initials", "replies")
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Can this texter request more now? ``reason`` is a sentence adapters show as-is when not."""
+
+    can_request: bool
+    reason: str | None = None
+    # not_launched | not_member | dynamic_off | replies_first | at_maximum | nothing_left | outside_hours
+    code: str | None = None
+    # outside_hours only: when the earliest window among the remaining contacts' zones opens (aware UTC).
+    opens_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """The contacts a request claimed (oldest first); when none, why not."""
+
+    contact_ids: list[int]
+    reason: str | None = None
+    code: str | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.contact_ids)
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def window(campaign: Campaign) -> Window:
+    return Window(campaign.hours_start, campaign.hours_end)
+
+
+def contact_zone_column(campaign: Campaign) -> ColumnElement[str]:
+    """A contact's zone in SQL: its own, else the campaign's."""
+    return func.coalesce(Contact.timezone, campaign.timezone)
+
+
+@lru_cache(maxsize=1)
+def _all_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+@lru_cache(maxsize=256)
+def _open_zones_at(start: int, end: int, minute: datetime) -> tuple[str, ...]:
+    return tuple(zones_open_now(_all_zones(), Window(start, end), minute))
+
+
+def open_zones(campaign: Campaign, now: datetime) -> list[str]:
+    """Every zone (of all IANA zones, plus the campaign's) where the campaign's window is open now.
+
+    Filtering contacts against the open zones of the whole world gives the same answer as against the
+    campaign's distinct zones, without a DISTINCT scan of a million-row campaign on every click. The
+    window has minute resolution, so the list is cached per minute.
+    """
+    minute = now.astimezone(UTC).replace(second=0, microsecond=0)
+    zones = list(_open_zones_at(campaign.hours_start, campaign.hours_end, minute))
+    if campaign.timezone not in _all_zones() and zones_open_now([campaign.timezone], window(campaign), now):
+        zones.append(campaign.timezone)
+    return zones
+
+
+def not_opted_out_anywhere(campaign: Campaign) -> ColumnElement[bool]:
+    """Not flagged, and not on the organization's list either (an import may predate the opt-out)."""
+    listed = exists().where(OptOut.organization_id == campaign.organization_id, OptOut.cell == Contact.cell)
+    return and_(Contact.opted_out == false(), ~listed)
+
+
+def pool_condition(campaign: Campaign, kind: str) -> ColumnElement[bool]:
+    """The unassigned contacts of ``campaign`` a request of ``kind`` may claim (hours aside)."""
+    status = "needs_message" if kind == "initials" else "needs_response"
+    return and_(
+        Contact.campaign_id == campaign.id,
+        Contact.status == status,
+        Contact.assigned_user_id.is_(None),
+        Contact.escalated == false(),
+        not_opted_out_anywhere(campaign),
+    )
+
+
+def membership(
+    session: Session, campaign: Campaign, user: User, *, lock: bool = False
+) -> CampaignTexter | None:
+    query = select(CampaignTexter).where(
+        CampaignTexter.campaign_id == campaign.id, CampaignTexter.user_id == user.id
+    )
+    if lock and is_postgres(session):
+        query = query.with_for_update()
+    return session.scalars(query).first()
+
+
+def effective_max(campaign: Campaign, member: CampaignTexter | None) -> int | None:
+    """The texter's own cap, else the campaign's, else None (no cap)."""
+    if member is not None and member.max_initials is not None:
+        return member.max_initials
+    return campaign.max_initials_per_texter
+
+
+def assigned_count(session: Session, campaign: Campaign, user: User, status: str | None = None) -> int:
+    """Contacts currently assigned to ``user`` in ``campaign`` (in ``status`` when given)."""
+    query = select(func.count()).where(
+        Contact.campaign_id == campaign.id, Contact.assigned_user_id == user.id
+    )
+    if status is not None:
+        query = query.where(Contact.status == status)
+    return int(session.scalar(query) or 0)
+
+
+def _same_org(campaign: Campaign, user: User) -> None:
+    if user.organization_id != campaign.organization_id:
+        raise Forbidden(f"{user.name} belongs to another organization than the campaign {campaign.title!r}")
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise Refused(f"unknown assignment kind {kind!r}: use initials or replies")
+
+
+def _no(code: str, reason: str, opens_at: datetime | None = None) -> Availability:
+    return Availability(False, reason, code, opens_at)
+
+
+def _gate(
+    session: Session, campaign: Campaign, user: User, kind: str, member: CampaignTexter | None
+) -> tuple[Availability | None, int | None]:
+    """The checks that do not look at the pool. Returns (refusal or None, room left under the max)."""
+    if campaign.status != "launched":
+        if campaign.status == "archived":
+            return _no(
+                "not_launched", f"the campaign {campaign.title!r} is archived: it sends no more texts"
+            ), None
+        return _no(
+            "not_launched",
+            f"the campaign {campaign.title!r} has not launched yet: "
+            "an admin launches it, then you can request texts",
+        ), None
+    if member is None:
+        return _no(
+            "not_member",
+            f"you are not a texter in {campaign.title!r}: click its join message, or ask an admin to add you",
+        ), None
+    if kind == "replies":
+        if not campaign.dynamic_replies:
+            return _no(
+                "dynamic_off",
+                "dynamic assignment for replies is turned off for this campaign "
+                "(an admin turns it on in the campaign's settings)",
+            ), None
+        return None, None
+    if not campaign.dynamic_initials:
+        return _no(
+            "dynamic_off",
+            "dynamic assignment for initials is turned off for this campaign: an admin assigns your texts "
+            "(or turns dynamic assignment on in the campaign's settings)",
+        ), None
+    if campaign.replies_before_initials:
+        pending = assigned_count(session, campaign, user, "needs_response")
+        if pending:
+            plural = "reply" if pending == 1 else "replies"
+            return _no(
+                "replies_first",
+                f"answer your {pending} unhandled {plural} first: this campaign asks texters to finish "
+                "replies before requesting more initials",
+            ), None
+    cap = effective_max(campaign, member)
+    if cap is None:
+        return None, None
+    room = cap - assigned_count(session, campaign, user)
+    if room <= 0:
+        return _no(
+            "at_maximum",
+            f"you are at your maximum of {cap} contacts in this campaign: send what you have, "
+            "or ask an admin to raise your maximum",
+        ), 0
+    return None, room
+
+
+def next_window_opening(win: Window, tz_name: str, now: datetime) -> datetime:
+    """When the window next opens in ``tz_name`` (aware UTC); ``now`` is outside it."""
+    local = now.astimezone(zone(tz_name))
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    opening = midnight + timedelta(minutes=win.start)
+    if opening <= local.replace(tzinfo=None):
+        opening += timedelta(days=1)
+    return opening.replace(tzinfo=zone(tz_name)).astimezone(UTC)
+
+
+def _empty_pool_reason(session: Session, campaign: Campaign, kind: str, now: datetime) -> Availability | None:
+    """Why nothing can be claimed: nothing left at all, or nothing inside texting hours now."""
+    pool = pool_condition(campaign, kind)
+    zone_col = contact_zone_column(campaign)
+    if session.scalar(select(exists().where(pool, zone_col.in_(open_zones(campaign, now))))):
+        return None
+    zones = [z for z in session.scalars(select(zone_col).where(pool).distinct()) if z]
+    what = "initials" if kind == "initials" else "unhandled replies"
+    if not zones:
+        return _no(
+            "nothing_left", f"there are no {what} left to claim in {campaign.title!r}: every one is taken"
+        )
+    win = window(campaign)
+    openings = []
+    for name in zones:
+        try:
+            openings.append((next_window_opening(win, name, now), name))
+        except Refused:
+            continue  # an unknown zone never opens; the import refuses those anyway
+    hours = f"{format_hhmm(win.start)}-{format_hhmm(win.end)}"
+    if not openings:
+        return _no("outside_hours", f"none of the {what} left is inside texting hours ({hours}) now")
+    opens_at, first_zone = min(openings)
+    local = opens_at.astimezone(zone(first_zone))
+    return _no(
+        "outside_hours",
+        f"the {what} left are outside texting hours ({hours} in each contact's time zone) right now: "
+        f"the next window opens at {local:%H:%M} {first_zone} ({opens_at:%Y-%m-%d %H:%M} UTC)",
+        opens_at,
+    )
+
+
+def availability(
+    session: Session, campaign: Campaign, user: User, kind: str = "initials", now: datetime | None = None
+) -> Availability:
+    """Can ``user`` request more ``kind`` (initials | replies) in ``campaign`` now? With the reason if not."""
+    _check_kind(kind)
+    _same_org(campaign, user)
+    now = now or utcnow()
+    refusal, _room = _gate(session, campaign, user, kind, membership(session, campaign, user))
+    if refusal is not None:
+        return refusal
+    return _empty_pool_reason(session, campaign, kind, now) or Availability(True)
+
+
+def claim(
+    session: Session,
+    campaign: Campaign,
+    user: User,
+    kind: str,
+    limit: int,
+    now: datetime,
+    *,
+    zones: list[str] | None,
+) -> list[int]:
+    """The claim statement: give up to ``limit`` pool contacts (in ``zones`` when given) to ``user``."""
+    if limit <= 0:
+        return []
+    pool = pool_condition(campaign, kind)
+    inner = select(Contact.id).where(pool)
+    if zones is not None:
+        inner = inner.where(contact_zone_column(campaign).in_(zones))
+    inner = inner.order_by(Contact.id).limit(limit)
+    if is_postgres(session):
+        inner = inner.with_for_update(skip_locked=True)
+    # A MATERIALIZED CTE runs the pick exactly once: as a plain IN (subquery) PostgreSQL may rescan the
+    # locking subquery for each outer row, and each rescan skips the rows this statement already took
+    # and locks the next ones, claiming more than ``limit``.
+    picked = inner.cte("picked").prefix_with("MATERIALIZED")
+    statement = (
+        update(Contact)
+        .add_cte(picked)
+        .where(Contact.id.in_(select(picked.c.id)), Contact.assigned_user_id.is_(None))
+        .values(assigned_user_id=user.id, assigned_at=now)
+        .returning(Contact.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(session.scalars(statement))
+
+
+def _request(
+    session: Session, campaign: Campaign, user: User, kind: str, now: datetime | None
+) -> ClaimResult:
+    _same_org(campaign, user)
+    now = now or utcnow()
+    # Locking the membership row serializes one texter's concurrent clicks on PostgreSQL (max check).
+    member = membership(session, campaign, user, lock=True)
+    refusal, room = _gate(session, campaign, user, kind, member)
+    if refusal is not None:
+        return ClaimResult([], refusal.reason, refusal.code)
+    batch = campaign.initials_batch_size if kind == "initials" else campaign.replies_batch_size
+    limit = batch if room is None else min(batch, room)
+    ids = claim(session, campaign, user, kind, limit, now, zones=open_zones(campaign, now))
+    if ids:
+        return ClaimResult(ids)
+    empty = _empty_pool_reason(session, campaign, kind, now)
+    if empty is None:  # contacts appeared free but others took them in the meantime
+        return ClaimResult(
+            [], "the contacts left were just taken by other texters: try again", "nothing_left"
+        )
+    return ClaimResult([], empty.reason, empty.code)
+
+
+def request_initials(
+    session: Session, campaign: Campaign, user: User, now: datetime | None = None
+) -> ClaimResult:
+    """Claim up to the batch size of initials textable now, never beyond the texter's maximum."""
+    return _request(session, campaign, user, "initials", now)
+
+
+def request_replies(
+    session: Session, campaign: Campaign, user: User, now: datetime | None = None
+) -> ClaimResult:
+    """Claim up to the replies batch size of unassigned, not escalated unhandled replies textable now."""
+    return _request(session, campaign, user, "replies", now)
+
+
+def ensure_member(session: Session, campaign: Campaign, user: User) -> CampaignTexter:
+    member = membership(session, campaign, user)
+    if member is None:
+        member = CampaignTexter(campaign_id=campaign.id, user_id=user.id)
+        session.add(member)
+        session.flush()
+    return member
+
+
+def set_texter_max(
+    session: Session, actor: User, campaign: Campaign, user: User, max_initials: int | None
+) -> CampaignTexter:
+    """An admin sets ``user``'s personal maximum (None = the campaign's); adds them to the campaign."""
+    require_admin(actor)
+    _same_org(campaign, actor)
+    _same_org(campaign, user)
+    if max_initials is not None and max_initials < 0:
+        raise Refused(f"maximum {max_initials} is negative: give 0 or more, or none to use the campaign's")
+    member = ensure_member(session, campaign, user)
+    member.max_initials = max_initials
+    session.flush()
+    return member
+
+
+def assign_initials(
+    session: Session, actor: User, campaign: Campaign, user: User, count: int, now: datetime | None = None
+) -> ClaimResult:
+    """An admin gives ``user`` up to ``count`` unassigned initials (manual assignment).
+
+    Refused while dynamic assignment for initials is on (seed 002). Texting hours are not applied here:
+    an admin may assign before the window opens; the send checks the hours.
+    """
+    require_admin(actor)
+    _same_org(campaign, actor)
+    _same_org(campaign, user)
+    if campaign.status == "archived":
+        raise Refused(f"the campaign {campaign.title!r} is archived: unarchive it before assigning texts")
+    if campaign.dynamic_initials:
+        raise Refused(
+            "dynamic assignment for initials is on for this campaign, so texts cannot be assigned by hand: "
+            "turn it off in the campaign's settings, assign, then turn it back on",
+            code="dynamic_on",
+        )
+    if count <= 0:
+        raise Refused(f"cannot assign {count} texts: give a number of 1 or more")
+    now = now or utcnow()
+    ensure_member(session, campaign, user)
+    ids = claim(session, campaign, user, "initials", count, now, zones=None)
+    if not ids:
+        return ClaimResult([], f"there are no unassigned initials left in {campaign.title!r}", "nothing_left")
+    add_notice(
+        session,
+        user_id=user.id,
+        kind="assigned",
+        campaign_id=campaign.id,
+        payload={"campaign_title": campaign.title, "initials": len(ids), "by": actor.name},
+    )
+    reason = None if len(ids) == count else f"only {len(ids)} unassigned initials were left"
+    return ClaimResult(ids, reason)
