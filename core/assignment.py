@@ -295,7 +295,7 @@ def claim(
         .where(Contact.id.in_(select(picked.c.id)), Contact.assigned_user_id.is_(None))
         .values(assigned_user_id=user.id, assigned_at=now)
         .returning(Contact.id)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")
     )
     return sorted(session.scalars(statement))
 

@@ -1,0 +1,233 @@
+"""Campaign progress, per-texter counts and message review (seed 002: "How can I see if all my
+initials were sent?")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, and_, case, false, func, select, true
+from sqlalchemy.orm import Session
+
+from core.assignment import effective_max
+from core.errors import Forbidden, NotFound, Refused
+from core.orgs import require_admin
+from storage.models import Campaign, CampaignTexter, Contact, ContactTag, Tag, User
+
+STATUSES = ("needs_message", "messaged", "needs_response", "convo", "closed")
+# What people type for a status (slash commands, review filters), beside the names themselves.
+STATUS_ALIASES = {
+    "needs-first-message": "needs_message",
+    "needs first message": "needs_message",
+    "needs_first_message": "needs_message",
+    "needs-message": "needs_message",
+    "needs-response": "needs_response",
+    "needs response": "needs_response",
+    "unhandled": "needs_response",
+}
+
+
+def parse_status(value: str) -> str:
+    """A status name from what a person typed; refuses an unknown one, listing the valid ones."""
+    text = value.strip().lower()
+    status = STATUS_ALIASES.get(text, text.replace("-", "_"))
+    if status not in STATUSES:
+        raise Refused(
+            f"unknown status {value!r}: use needs-first-message, messaged, needs-response, convo or closed"
+        )
+    return status
+
+
+@dataclass(frozen=True)
+class CampaignStats:
+    contacts: int
+    # Contacts past needs_message over textable (not opted out) contacts, 0-100; 100 when none is textable.
+    sent_percent: float
+    needs_message: int
+    needs_message_unassigned: int
+    messaged: int
+    needs_response: int
+    convo: int
+    closed: int
+    opted_out: int
+    escalated: int
+
+
+@dataclass(frozen=True)
+class TexterCounts:
+    user_id: int
+    name: str
+    unsent_initials: int
+    unhandled_replies: int
+    total_assigned: int
+    # The texter's own cap, else the campaign's; None = no cap.
+    max_initials: int | None
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    contact_id: int
+    cell: str  # whole: review is an admin view
+    first_name: str
+    last_name: str
+    status: str
+    opted_out: bool
+    escalated: bool
+    assigned_user_id: int | None
+    assigned_name: str | None
+    last_message_at: datetime | None
+
+
+def _count(condition: object) -> object:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def campaign_stats(session: Session, campaign: Campaign) -> CampaignStats:
+    """Progress of ``campaign`` in one aggregate query."""
+    not_out = Contact.opted_out == false()
+    row = session.execute(
+        select(
+            func.count(),
+            _count(and_(not_out, Contact.status != "needs_message")),
+            _count(not_out),
+            _count(and_(not_out, Contact.status == "needs_message")),
+            _count(and_(not_out, Contact.status == "needs_message", Contact.assigned_user_id.is_(None))),
+            _count(and_(not_out, Contact.status == "messaged")),
+            _count(and_(not_out, Contact.status == "needs_response")),
+            _count(and_(not_out, Contact.status == "convo")),
+            _count(and_(not_out, Contact.status == "closed")),
+            _count(Contact.opted_out == true()),
+            _count(Contact.escalated == true()),
+        ).where(Contact.campaign_id == campaign.id)
+    ).one()
+    total, sent, textable, needs, needs_free, messaged, needs_resp, convo, closed, out, esc = (
+        int(v) for v in row
+    )
+    percent = 100.0 if textable == 0 else round(100.0 * sent / textable, 1)
+    return CampaignStats(
+        contacts=total,
+        sent_percent=percent,
+        needs_message=needs,
+        needs_message_unassigned=needs_free,
+        messaged=messaged,
+        needs_response=needs_resp,
+        convo=convo,
+        closed=closed,
+        opted_out=out,
+        escalated=esc,
+    )
+
+
+def texter_counts(session: Session, campaign: Campaign) -> list[TexterCounts]:
+    """Every texter of ``campaign`` (members, and anyone holding its contacts), by name."""
+    per_user = (
+        select(
+            Contact.assigned_user_id.label("user_id"),
+            _count(and_(Contact.status == "needs_message", Contact.opted_out == false())).label("unsent"),
+            _count(and_(Contact.status == "needs_response", Contact.opted_out == false())).label("replies"),
+            func.count().label("total"),
+        )
+        .where(Contact.campaign_id == campaign.id, Contact.assigned_user_id.is_not(None))
+        .group_by(Contact.assigned_user_id)
+    )
+    counts = {row.user_id: row for row in session.execute(per_user)}
+    members = {
+        m.user_id: m
+        for m in session.scalars(select(CampaignTexter).where(CampaignTexter.campaign_id == campaign.id))
+    }
+    user_ids = set(counts) | set(members)
+    if not user_ids:
+        return []
+    users = session.scalars(select(User).where(User.id.in_(user_ids))).all()
+    result = []
+    for user in users:
+        row = counts.get(user.id)
+        result.append(
+            TexterCounts(
+                user_id=user.id,
+                name=user.name,
+                unsent_initials=int(row.unsent) if row else 0,
+                unhandled_replies=int(row.replies) if row else 0,
+                total_assigned=int(row.total) if row else 0,
+                max_initials=effective_max(campaign, members.get(user.id)),
+            )
+        )
+    return sorted(result, key=lambda t: (t.name.lower(), t.user_id))
+
+
+def resolve_tag(session: Session, campaign: Campaign, tag: Tag | str) -> Tag:
+    """A tag of the campaign's organization, by object or name."""
+    if isinstance(tag, Tag):
+        if tag.organization_id != campaign.organization_id:
+            raise Forbidden(f"the tag {tag.name!r} belongs to another organization")
+        return tag
+    found = session.scalars(
+        select(Tag).where(Tag.organization_id == campaign.organization_id, Tag.name == tag.strip())
+    ).first()
+    if found is None:
+        raise NotFound(f"no tag named {tag!r}: check the spelling, or list the tags with /textbank tags")
+    return found
+
+
+def filtered_contacts(
+    session: Session,
+    campaign: Campaign,
+    *,
+    status: str | None = None,
+    texter: User | None = None,
+    tag: Tag | str | None = None,
+) -> Select[tuple[int]]:
+    """``SELECT contacts.id`` of ``campaign`` matching the review filters (shared with unassign)."""
+    query = select(Contact.id).where(Contact.campaign_id == campaign.id)
+    if status is not None:
+        query = query.where(Contact.status == parse_status(status))
+    if texter is not None:
+        query = query.where(Contact.assigned_user_id == texter.id)
+    if tag is not None:
+        tag_row = resolve_tag(session, campaign, tag)
+        tagged = select(ContactTag.contact_id).where(ContactTag.tag_id == tag_row.id)
+        query = query.where(Contact.id.in_(tagged))
+    return query
+
+
+def review(
+    session: Session,
+    actor: User,
+    campaign: Campaign,
+    *,
+    status: str | None = None,
+    texter: User | None = None,
+    tag: Tag | str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[ReviewRow]:
+    """Message review (admin): the campaign's contacts matching the filters, oldest first."""
+    require_admin(actor)
+    if actor.organization_id != campaign.organization_id:
+        raise Forbidden(f"the campaign {campaign.title!r} belongs to another organization")
+    if limit <= 0 or offset < 0:
+        raise Refused("limit must be 1 or more and offset 0 or more")
+    ids = filtered_contacts(session, campaign, status=status, texter=texter, tag=tag)
+    rows = session.execute(
+        select(Contact, User.name)
+        .outerjoin(User, User.id == Contact.assigned_user_id)
+        .where(Contact.id.in_(ids))
+        .order_by(Contact.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [
+        ReviewRow(
+            contact_id=c.id,
+            cell=c.cell,
+            first_name=c.first_name,
+            last_name=c.last_name,
+            status=c.status,
+            opted_out=c.opted_out,
+            escalated=c.escalated,
+            assigned_user_id=c.assigned_user_id,
+            assigned_name=name,
+            last_message_at=c.last_message_at,
+        )
+        for c, name in rows
+    ]
