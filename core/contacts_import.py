@@ -1,0 +1,650 @@
+"""Contact CSV import: streamed, bulk-written, all-or-nothing.
+
+The file is read in 1 MiB chunks and decoded as UTF-8 as it goes; each row is checked, its cell put into
+E.164 and its time zone found, and the result is bulk-loaded into a temporary staging table (PostgreSQL
+COPY, SQLite executemany) inside the one write transaction. One set-based INSERT ... SELECT then keeps the
+first row of each number, drops the organization's opted-out numbers and the ones already in the campaign
+(ON CONFLICT DO NOTHING), and the skip counts come from comparing the staging table with what was
+inserted. Python memory stays flat whatever the file's size: duplicates are found by the database, not in
+a set. A refusal anywhere (line 900,000 included) raises before the commit, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import re._parser as sre_parse
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from phonenumbers import PhoneMetadata
+from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
+from phonenumbers.tzdata import TIMEZONE_DATA
+from sqlalchemy import Boolean, bindparam, text
+from sqlalchemy.orm import Session
+
+from core.errors import NotFound, Refused
+from core.phones import DEFAULT_REGION, normalize, zone_for_number
+from core.zones import zone_for_zip
+from storage.engine import Database
+from storage.models import Campaign
+from storage.types import UTCDateTime, utcnow
+
+Progress = Callable[[int, int], None]
+Source = Path | str | BinaryIO
+
+SKIP_REASONS = ("invalid_cell", "duplicate_in_file", "opted_out", "already_in_campaign")
+CHUNK_BYTES = 1 << 20
+BATCH_ROWS = 20_000
+
+
+class ImportRefused(Refused):
+    """The whole file is refused (nothing was written); ``line`` is the file line at fault, if one is."""
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        super().__init__(f"line {line}: {reason}" if line else reason, code="import_refused")
+        self.line = line
+
+
+@dataclass
+class ImportSummary:
+    imported: int = 0
+    skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SKIP_REASONS, 0))
+    rows: int = 0  # data rows read (blank lines not counted)
+    custom_fields: list[str] = field(default_factory=list)
+
+
+# --- Header aliases ------------------------------------------------------------------------------------
+
+FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "first_name": ("first name", "firstName", "first_name", "first", "given name", "fname"),
+    "last_name": ("last name", "lastName", "last_name", "last", "surname", "family name", "lname"),
+    "cell": (
+        "cell",
+        "phone",
+        "mobile",
+        "cell phone",
+        "cell number",
+        "mobile phone",
+        "mobile number",
+        "phone number",
+        "number",
+        "telephone",
+    ),
+    "zip": ("zip", "zipcode", "zip code", "postal code", "postcode", "zip5"),
+    "external_id": ("external id", "externalId", "VAN ID", "vanid", "voter id", "voterfile id"),
+}
+FIELD_LABELS = {
+    "first_name": "first name",
+    "last_name": "last name",
+    "cell": "cell",
+    "zip": "zip",
+    "external_id": "external id",
+}
+FIELD_MAX_LENGTH = {"first_name": 200, "last_name": 200, "zip": 20, "external_id": 200}
+
+
+def header_key(name: str) -> str:
+    """A header as compared with the aliases: case, spaces, underscores, dashes and dots ignored."""
+    return re.sub(r"[\s_.\-]+", "", name).lower()
+
+
+_ALIAS_TO_FIELD = {header_key(alias): name for name, aliases in FIELD_ALIASES.items() for alias in aliases}
+
+
+def map_header(
+    header: Sequence[str], required: Sequence[str], *, line: int = 1, allow_custom: bool = True
+) -> tuple[dict[str, int], list[tuple[str, int]]]:
+    """Which column holds each known field, and the remaining (custom) columns as (name, index).
+
+    The first column matching a field wins; a later one with another alias of it becomes a custom field.
+    """
+    fields: dict[str, int] = {}
+    custom: list[tuple[str, int]] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(header):
+        name = raw.strip()
+        if not name:
+            raise ImportRefused(
+                f"column {index + 1} of the header has no name: name it or delete the column", line=line
+            )
+        if name in seen:
+            raise ImportRefused(f"the header names column {name!r} twice: rename one of them", line=line)
+        seen.add(name)
+        known = _ALIAS_TO_FIELD.get(header_key(name))
+        if known is not None and known not in fields:
+            fields[known] = index
+        elif allow_custom:
+            custom.append((name, index))
+    for name in required:
+        if name not in fields:
+            aliases = ", ".join(FIELD_ALIASES[name])
+            raise ImportRefused(
+                f"no {FIELD_LABELS[name]} column in the header: add one, named one of: {aliases}", line=line
+            )
+    return fields, custom
+
+
+# --- Fast, exact cell normalization --------------------------------------------------------------------
+
+_DIGITS = frozenset("0123456789")
+_SEPARATORS = str.maketrans("", "", " ()-.\t")
+
+
+def _paths(tree: sre_parse.SubPattern | list, limit: int) -> set[tuple[frozenset[str], ...]]:
+    """Every sequence of per-position digit sets the regex can match, up to ``limit`` characters."""
+    paths: set[tuple[frozenset[str], ...]] = {()}
+    for op, arg in tree:
+        if op is sre_parse.LITERAL:
+            steps = {(frozenset({chr(arg)}),)}
+        elif op is sre_parse.IN:
+            steps = {(_charset(arg),)}
+        elif op is sre_parse.BRANCH:
+            steps = set().union(*(_paths(alt, limit) for alt in arg[1]))
+        elif op is sre_parse.SUBPATTERN:
+            steps = _paths(arg[-1], limit)
+        elif op in (sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT):
+            low, high, body = arg
+            once = _paths(body, limit)
+            steps, current = set(), {()}
+            for count in range(min(high, limit) + 1):
+                if count >= low:
+                    steps |= current
+                current = {a + b for a in current for b in once if len(a) + len(b) <= limit}
+        else:
+            raise ValueError(f"unsupported regex operation {op}")
+        paths = {a + b for a in paths for b in steps if len(a) + len(b) <= limit}
+    return paths
+
+
+def _charset(items: list) -> frozenset[str]:
+    chars: set[str] = set()
+    for op, arg in items:
+        if op is sre_parse.LITERAL:
+            chars.add(chr(arg))
+        elif op is sre_parse.RANGE:
+            chars.update(chr(c) for c in range(arg[0], arg[1] + 1))
+        elif op is sre_parse.CATEGORY and arg is sre_parse.CATEGORY_DIGIT:
+            chars.update(_DIGITS)
+        else:
+            raise ValueError(f"unsupported character class item {op}")
+    return frozenset(chars & _DIGITS)
+
+
+BASE_DEPTH = 6
+_DESCS = (
+    "general_desc",
+    "fixed_line",
+    "mobile",
+    "toll_free",
+    "premium_rate",
+    "shared_cost",
+    "personal_number",
+    "voip",
+    "pager",
+    "uan",
+    "voicemail",
+)
+
+
+@lru_cache(maxsize=1)
+def nanpa_prefix_depths() -> dict[str, int] | None:
+    """How many leading national digits decide validity, type and zone of a 10-digit +1 number.
+
+    Returns the area codes that need more than ``BASE_DEPTH`` digits (e.g. Barbados' 246, whose numbers
+    are told apart by their seventh digit) with their depth, or None when the installed phonenumbers
+    metadata has a shape this analysis does not cover (the prefix cache is then simply not used).
+    Derived from the metadata itself: every number pattern of every +1 region, each region's
+    leading-digits pattern, and the time-zone table, so a future phonenumbers release cannot make the
+    cache give an answer phonenumbers would not.
+    """
+    if max(len(key) for key in TIMEZONE_DATA if key.startswith("1")) > 1 + BASE_DEPTH:
+        return None
+    depths: dict[str, int] = {}
+
+    def need(path: tuple[frozenset[str], ...], depth: int) -> None:
+        if depth <= BASE_DEPTH:
+            return
+        for a in path[0]:
+            for b in path[1]:
+                for c in path[2]:
+                    npa = a + b + c
+                    depths[npa] = max(depths.get(npa, 0), depth)
+
+    try:
+        for region in COUNTRY_CODE_TO_REGION_CODE[1]:
+            meta = PhoneMetadata.metadata_for_region(region)
+            if meta is None:
+                return None
+            if meta.leading_digits:
+                for path in _paths(sre_parse.parse(meta.leading_digits), 11):
+                    if len(path) < 3:
+                        return None
+                    need(path, len(path))
+            for name in _DESCS:
+                desc = getattr(meta, name)
+                if desc is None or not desc.national_number_pattern:
+                    continue
+                for path in _paths(sre_parse.parse(desc.national_number_pattern), 10):
+                    if len(path) != 10:
+                        continue
+                    constrained = [i for i, step in enumerate(path) if step != _DIGITS]
+                    need(path, constrained[-1] + 1 if constrained else 0)
+    except ValueError:
+        return None
+    return depths
+
+
+class CellNormalizer:
+    """Raw cell -> (E.164, area-code zone or None), or None when the number is not valid.
+
+    The answer is always phonenumbers' own. For the common shapes of a North American number (10 digits,
+    or 11 starting with 1, with the usual separators), whose validity and zone depend only on the first
+    six national digits (seven in a few area codes; see ``nanpa_prefix_depths``), phonenumbers is asked
+    once per prefix and its answer kept in a one-megabyte table (one byte per six-digit prefix), so the
+    memory used does not grow with the file.
+    """
+
+    _UNSEEN, _INVALID = 0, 1
+
+    def __init__(self, region: str = DEFAULT_REGION) -> None:
+        self.region = region.upper()
+        meta = PhoneMetadata.metadata_for_region(self.region)
+        if meta is None:
+            raise Refused(f"unknown region {region!r}: use a two-letter country code such as US or CA")
+        depths = nanpa_prefix_depths()
+        self._fast = meta.country_code == 1 and meta.national_prefix_for_parsing == "1" and depths is not None
+        self._deep = depths or {}
+        self._table = bytearray(10**BASE_DEPTH) if self._fast else bytearray()
+        self._deep_table: dict[str, int] = {}
+        self._zones: list[str | None] = [None, None, None]  # codes 0 and 1 are unseen and invalid
+        self._zone_codes: dict[str | None, int] = {None: 2}
+
+    def __call__(self, raw: str) -> tuple[str, str | None] | None:
+        national = self._national(raw) if self._fast else None
+        if national is None:
+            return self._slow(raw)
+        depth = self._deep.get(national[:3], BASE_DEPTH)
+        if depth == BASE_DEPTH:
+            slot = int(national[:BASE_DEPTH])
+            code = self._table[slot]
+        else:
+            slot = -1
+            code = self._deep_table.get(national[:depth], self._UNSEEN)
+        if code == self._UNSEEN:
+            result = self._slow(raw)
+            if result is None:
+                code = self._INVALID
+            elif result[0] == "+1" + national:
+                code = self._code_for(result[1])
+            if code != self._UNSEEN:
+                if slot >= 0:
+                    self._table[slot] = code
+                else:
+                    self._deep_table[national[:depth]] = code
+            return result
+        if code == self._INVALID:
+            return None
+        return "+1" + national, self._zones[code]
+
+    def _code_for(self, zone: str | None) -> int:
+        code = self._zone_codes.get(zone)
+        if code is None:
+            if len(self._zones) > 255:
+                return self._UNSEEN  # more zones than a byte holds: just do not cache this prefix
+            code = len(self._zones)
+            self._zones.append(zone)
+            self._zone_codes[zone] = code
+        return code
+
+    @staticmethod
+    def _national(raw: str) -> str | None:
+        """The ten national digits of a plainly written +1 number, or None for any other shape."""
+        plus = raw.startswith("+")
+        digits = (raw[1:] if plus else raw).translate(_SEPARATORS)
+        if not (digits.isascii() and digits.isdigit()):
+            return None
+        if len(digits) == 11 and digits[0] == "1":
+            digits = digits[1:]
+        elif len(digits) != 10 or plus:
+            return None
+        # A leading 0 or 1 is never a North American area code, and "011" is the international prefix
+        # (phonenumbers reads "0114312345" as an Austrian number): leave those to phonenumbers.
+        return digits if digits[0] not in "01" else None
+
+    def _slow(self, raw: str) -> tuple[str, str | None] | None:
+        cell = normalize(raw, self.region)
+        if cell is None:
+            return None
+        return cell, zone_for_number(cell)
+
+
+_MISSING = object()
+
+
+# --- Streaming the file ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def open_source(source: Source) -> Iterator[tuple[IO[bytes], int]]:
+    """The source as a binary stream and its size in bytes (0 when unknown)."""
+    if isinstance(source, str | Path):
+        path = Path(source)
+        try:
+            handle = path.open("rb")
+        except OSError as exc:
+            raise ImportRefused(f"cannot read {path}: {exc.strerror or exc}") from exc
+        with handle:
+            yield handle, path.stat().st_size
+        return
+    size = 0
+    try:
+        size = os.fstat(source.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        try:
+            here = source.tell()
+            size = source.seek(0, os.SEEK_END) - here
+            source.seek(here)
+        except (AttributeError, OSError, ValueError):
+            size = 0
+    yield source, size
+
+
+def utf8_lines(stream: IO[bytes], on_bytes: Callable[[int], None] | None = None) -> Iterator[str]:
+    """The stream's lines, decoded as UTF-8 a chunk at a time; a UTF-8 BOM is dropped.
+
+    Each yielded string is exactly one physical line (ending in ``\\n`` except perhaps the last), so the
+    csv reader's ``line_num`` is the file's line number. Bytes that are not UTF-8 refuse the file, naming
+    the line.
+    """
+    line_no = 0
+    read = 0
+    carry = b""
+    first = True
+    while True:
+        chunk = stream.read(CHUNK_BYTES)
+        read += len(chunk)
+        if on_bytes is not None and chunk:
+            on_bytes(read)
+        data = carry + chunk
+        if first and data:
+            if len(data) < 3 and chunk:
+                carry = data
+                continue
+            if data.startswith(b"\xef\xbb\xbf"):
+                data = data[3:]
+            first = False
+        if chunk:
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                carry = data
+                continue
+            data, carry = data[:cut], data[cut:]
+        elif not data:
+            return
+        try:
+            decoded = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad_line = line_no + data.count(b"\n", 0, exc.start) + 1
+            raise ImportRefused(
+                f"the file is not UTF-8 text (found byte 0x{data[exc.start]:02x}): "
+                "re-save it as 'CSV UTF-8' and import again",
+                line=bad_line,
+            ) from exc
+        lines = decoded.split("\n")
+        last = lines.pop()
+        for line in lines:
+            yield line + "\n"
+        line_no += len(lines)
+        if last:
+            yield last
+        if not chunk:
+            return
+
+
+def csv_rows(
+    stream: IO[bytes], on_bytes: Callable[[int], None] | None = None
+) -> tuple[list[str], int, Iterator[tuple[int, list[str]]]]:
+    """The header, its line number and an iterator of (first line number, row) for each non-blank data row.
+
+    Ragged rows, csv syntax errors and a missing header refuse the file.
+    """
+    reader = csv.reader(utf8_lines(stream, on_bytes), strict=True)
+    try:
+        header = next(reader, None)
+        while header is not None and not any(cell.strip() for cell in header):
+            header = next(reader, None)
+    except csv.Error as exc:
+        raise ImportRefused(f"the header is not valid CSV ({exc}): fix it and import again", line=1) from exc
+    if header is None:
+        raise ImportRefused("the file is empty: it needs a header line naming its columns, then the rows")
+    header_line = reader.line_num
+    width = len(header)
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        start = reader.line_num + 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise ImportRefused(
+                    f"not valid CSV ({exc}): check the quotes on that line", line=start
+                ) from exc
+            if len(row) != width:
+                if not any(cell.strip() for cell in row):
+                    start = reader.line_num + 1
+                    continue
+                raise ImportRefused(
+                    f"expected {width} columns as in the header (line {header_line}) but found {len(row)}: "
+                    "fix the commas or quotes on that line",
+                    line=start,
+                )
+            yield start, row
+            start = reader.line_num + 1
+
+    return header, header_line, rows()
+
+
+# --- Bulk staging ---------------------------------------------------------------------------------------
+
+
+class Stage:
+    """A temporary table filled in bulk inside the caller's transaction (COPY on PostgreSQL).
+
+    The first column is the file's line number (unique): on SQLite it becomes the rowid.
+    """
+
+    def __init__(self, session: Session, name: str, columns: Sequence[tuple[str, str]]) -> None:
+        self.session = session
+        self.name = name
+        self.columns = [c for c, _ in columns]
+        self.postgres = session.get_bind().dialect.name == "postgresql"
+        conn = session.connection()
+        first, first_type = columns[0]
+        key = f"{first} {first_type}" if self.postgres else f"{first} INTEGER PRIMARY KEY"
+        cols = ", ".join([key] + [f"{c} {t}" for c, t in columns[1:]])
+        if self.postgres:
+            conn.exec_driver_sql(f"CREATE TEMP TABLE {name} ({cols}) ON COMMIT DROP")
+        else:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{name}")
+            conn.exec_driver_sql(f"CREATE TEMP TABLE {name} ({cols})")
+        self._raw = conn.connection.driver_connection
+        self.count = 0
+
+    def write(self, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        if self.postgres:
+            with self._raw.cursor() as cursor:
+                with cursor.copy(f"COPY {self.name} ({', '.join(self.columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(self.columns))
+            self._raw.executemany(f"INSERT INTO {self.name} VALUES ({marks})", rows)
+        self.count += len(rows)
+
+    def drop(self) -> None:
+        if not self.postgres:
+            self.session.connection().exec_driver_sql(f"DROP TABLE temp.{self.name}")
+
+
+# --- The import -----------------------------------------------------------------------------------------
+
+_STAGE_COLUMNS = (
+    ("line", "BIGINT NOT NULL"),
+    ("cell", "TEXT NOT NULL"),
+    ("first_name", "TEXT NOT NULL"),
+    ("last_name", "TEXT NOT NULL"),
+    ("zip", "TEXT NOT NULL"),
+    ("external_id", "TEXT NOT NULL"),
+    ("custom_fields", "TEXT NOT NULL"),
+    ("timezone", "TEXT"),
+)
+
+
+def import_contacts(
+    db: Database,
+    campaign_id: int,
+    source: Source,
+    *,
+    region: str = DEFAULT_REGION,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Import a contacts CSV into a campaign, all or nothing; returns what was imported and skipped.
+
+    Raises ``ImportRefused`` (nothing written) for a malformed file, ``NotFound`` for an unknown campaign,
+    ``Refused`` for an archived one.
+    """
+    cells = CellNormalizer(region)
+    summary = ImportSummary()
+    with db.session() as session, open_source(source) as (stream, total):
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise NotFound(f"no campaign with id {campaign_id}: see `textbank campaign list`")
+        if campaign.status == "archived":
+            raise ImportRefused(
+                f"campaign {campaign.title!r} is archived: contacts can only be added to a draft or launched "
+                "campaign"
+            )
+        report = (lambda done: progress(done, total)) if progress is not None else None
+        header, header_line, rows = csv_rows(stream, report)
+        fields, custom = map_header(header, required=("first_name", "cell"), line=header_line)
+        summary.custom_fields = [name for name, _ in custom]
+
+        stage = Stage(session, "tb_contacts_stage", _STAGE_COLUMNS)
+        invalid = _stage_rows(rows, fields, custom, cells, campaign.timezone, stage)
+        summary.rows = stage.count + invalid
+        summary.skipped["invalid_cell"] = invalid
+        _insert_staged(session, campaign, stage, summary)
+        stage.drop()
+
+        known = list(campaign.custom_fields or [])
+        added = [name for name in summary.custom_fields if name not in known]
+        if added:
+            campaign.custom_fields = known + added
+        if progress is not None:
+            progress(total, total)
+    return summary
+
+
+def _stage_rows(
+    rows: Iterator[tuple[int, list[str]]],
+    fields: dict[str, int],
+    custom: list[tuple[str, int]],
+    cells: CellNormalizer,
+    campaign_zone: str,
+    stage: Stage,
+) -> int:
+    """Check and stage every row; returns how many had an invalid cell."""
+    i_first = fields["first_name"]
+    i_cell = fields["cell"]
+    i_last = fields.get("last_name")
+    i_zip = fields.get("zip")
+    i_ext = fields.get("external_id")
+    limits = [(fields[name], FIELD_LABELS[name], n) for name, n in FIELD_MAX_LENGTH.items() if name in fields]
+    zip_zones: dict[str, str | None] = {}
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    invalid = 0
+    batch: list[tuple] = []
+    for line, row in rows:
+        for index, label, limit in limits:
+            if len(row[index]) > limit and len(row[index].strip()) > limit:
+                raise ImportRefused(
+                    f"the {label} is longer than {limit} characters: shorten it or fix the columns", line=line
+                )
+        found = cells(row[i_cell].strip())
+        if found is None:
+            invalid += 1
+            continue
+        cell, area_zone = found
+        zip_code = row[i_zip].strip() if i_zip is not None else ""
+        if zip_code:
+            zone = zip_zones.get(zip_code, _MISSING)
+            if zone is _MISSING:
+                zone = zone_for_zip(zip_code)
+                if len(zip_zones) < 200_000:
+                    zip_zones[zip_code] = zone
+        else:
+            zone = None
+        batch.append(
+            (
+                line,
+                cell,
+                row[i_first].strip(),
+                row[i_last].strip() if i_last is not None else "",
+                zip_code,
+                row[i_ext].strip() if i_ext is not None else "",
+                dumps({name: row[index].strip() for name, index in custom}),
+                zone or area_zone or campaign_zone,
+            )
+        )
+        if len(batch) >= BATCH_ROWS:
+            stage.write(batch)
+            batch = []
+    stage.write(batch)
+    return invalid
+
+
+def _insert_staged(session: Session, campaign: Campaign, stage: Stage, summary: ImportSummary) -> None:
+    """Move the staged rows into ``contacts`` in one statement and fill in the skip counts."""
+    conn = session.connection()
+    custom = "CAST(s.custom_fields AS json)" if stage.postgres else "s.custom_fields"
+    first_of_each = f"SELECT min(line) FROM {stage.name} GROUP BY cell"
+    insert = text(
+        f"""
+        INSERT INTO contacts (campaign_id, cell, first_name, last_name, zip, external_id, custom_fields,
+                              timezone, status, opted_out, escalated, created_at)
+        SELECT :campaign_id, s.cell, s.first_name, s.last_name, s.zip, s.external_id, {custom},
+               s.timezone, 'needs_message', :no, :no, :now
+        FROM {stage.name} s
+        WHERE s.line IN ({first_of_each})
+          AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.organization_id = :org_id AND o.cell = s.cell)
+        ORDER BY s.line
+        ON CONFLICT (campaign_id, cell) DO NOTHING
+        """
+    ).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("no", type_=Boolean()))
+    distinct = conn.execute(text(f"SELECT count(DISTINCT cell) FROM {stage.name}")).scalar_one()
+    opted = conn.execute(
+        text(
+            f"SELECT count(*) FROM opt_outs WHERE organization_id = :org_id "
+            f"AND cell IN (SELECT cell FROM {stage.name})"
+        ),
+        {"org_id": campaign.organization_id},
+    ).scalar_one()
+    result = conn.execute(
+        insert,
+        {"campaign_id": campaign.id, "org_id": campaign.organization_id, "now": utcnow(), "no": False},
+    )
+    summary.imported = result.rowcount
+    summary.skipped["duplicate_in_file"] = stage.count - distinct
+    summary.skipped["opted_out"] = opted
+    summary.skipped["already_in_campaign"] = distinct - opted - summary.imported
