@@ -351,3 +351,23 @@ class Notice(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SlackThread(Base):
+    """Where a conversation lives in Slack: the texter's DM thread and its control message.
+
+    Kept by the Slack adapter; ``last_notice_id`` is the newest notice already posted into the thread, so a
+    notice requeued after a crash is not posted twice.
+    """
+
+    __tablename__ = "slack_threads"
+    __table_args__ = (UniqueConstraint("contact_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    channel_id: Mapped[str] = mapped_column(String(64))
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    control_ts: Mapped[str | None] = mapped_column(String(32))
+    last_notice_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
