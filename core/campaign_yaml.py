@@ -524,7 +524,16 @@ def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None)
 
 
+class _Quoted(str):
+    """A text written in quotes, so no YAML reader mistakes ``09:30`` for a number."""
+
+
+def _represent_quoted(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style='"')
+
+
 _Dumper.add_representer(str, _represent_str)
+_Dumper.add_representer(_Quoted, _represent_quoted)
 
 
 def _step_doc(step: StepSpec) -> dict[str, Any]:
@@ -542,7 +551,10 @@ def campaign_document(session: Session, campaign: Campaign) -> dict[str, Any]:
         "title": campaign.title,
         "description": campaign.description or "",
         "timezone": campaign.timezone,
-        "hours": {"start": format_hhmm(campaign.hours_start), "end": format_hhmm(campaign.hours_end)},
+        "hours": {
+            "start": _Quoted(format_hhmm(campaign.hours_start)),
+            "end": _Quoted(format_hhmm(campaign.hours_end)),
+        },
         "custom_fields": list(campaign.custom_fields or []),
         "assignment": {name: getattr(campaign, name) for name in ASSIGNMENT_FIELDS},
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import db
+from bot.cli import campaign, db
 
 app = typer.Typer(
     help="textbank: peer-to-peer texting for campaigns, run from Slack and Discord.",
@@ -12,6 +12,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(campaign.app, name="campaign")
 
 
 def main() -> None:

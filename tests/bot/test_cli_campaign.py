@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app, common
+from bot.config import get_settings
+from core.campaigns import get_campaign
+from core.orgs import default_organization
+from storage import Database
+from storage.models import Campaign, Contact
+from tests.core.factories import add_contacts
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """TEXTBANK_DATABASE_URL at a fresh SQLite file; settings re-read for this test and the next."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("TEXTBANK_DATABASE_URL", url)
+    # Wide enough that table cells are not cut short.
+    monkeypatch.setattr(common.console, "width", 200)
+    monkeypatch.setattr(common.err_console, "width", 200)
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+
+
+def run(*args: str):
+    result = runner.invoke(app, list(args))
+    return result
+
+
+def flat(text: str) -> str:
+    """Rich wraps long lines to the terminal width: compare with whitespace collapsed."""
+    return " ".join(text.split())
+
+
+def test_every_command_has_help() -> None:
+    for command in ("create", "list", "show", "apply", "export", "launch", "archive"):
+        result = run("campaign", command, "--help")
+        assert result.exit_code == 0, result.output
+        assert "Usage" in result.output
+
+
+def test_apply_list_show_export_round_trip(db_file: str, tmp_path: Path) -> None:
+    result = run("campaign", "apply", str(EXAMPLES / "campaign.yaml"))
+    assert result.exit_code == 0, result.output
+    assert "created draft campaign GOTV November (id 1)" in flat(result.stdout)
+
+    result = run("campaign", "list")
+    assert result.exit_code == 0
+    assert "GOTV" in result.stdout and "draft" in result.stdout
+
+    result = run("campaign", "show", "GOTV November")
+    assert result.exit_code == 0, result.output
+    shown = flat(result.stdout)
+    for expected in (
+        "09:00 to 21:00",
+        "Q: Will they vote?",
+        "Maybe →",
+        "Q: Will they volunteer?",
+        "Wrong number",
+        "voter-protection",
+        "Voter Protection",
+        "needs_message",
+        "{pollingPlace}",
+    ):
+        assert expected in shown, expected
+
+    exported = run("campaign", "export", "1")
+    assert exported.exit_code == 0
+    assert exported.stdout.startswith("title: GOTV November\n")
+    out = tmp_path / "out.yaml"
+    result = run("campaign", "export", "GOTV November", "-o", str(out))
+    assert result.exit_code == 0 and out.read_text(encoding="utf-8") == exported.stdout
+
+    result = run("campaign", "apply", str(out))
+    assert result.exit_code == 0 and "updated campaign GOTV November (id 1)" in flat(result.stdout)
+    assert run("campaign", "export", "1").stdout == exported.stdout
+
+
+def test_create_launch_archive_and_their_refusals(db_file: str) -> None:
+    result = run("campaign", "create", "Spring", "--initial", "Hi {firstName}", "--start", "10:00")
+    assert result.exit_code == 0, result.output
+    assert "created draft campaign Spring (id 1)" in flat(result.stdout)
+
+    result = run("campaign", "create", "Spring")
+    assert result.exit_code == 1
+    assert "already exists" in flat(result.stderr)
+
+    result = run("campaign", "create", "Other", "--end", "9pm")
+    assert result.exit_code == 1 and "--end: bad time '9pm'" in flat(result.stderr)
+
+    result = run("campaign", "create", "Other", "--initial", "Hi {frstName}")
+    assert result.exit_code == 1 and "did you mean {firstName}?" in flat(result.stderr)
+
+    result = run("campaign", "launch", "Spring")
+    assert result.exit_code == 1
+    assert "cannot launch 'Spring': it has no contacts" in flat(result.stderr)
+
+    db = Database(db_file)
+    with db.session() as session:
+        org_id = default_organization(session).id
+        add_contacts(session, get_campaign(session, org_id, "Spring"), 3)
+    db.dispose()
+
+    result = run("campaign", "launch", "1")
+    assert result.exit_code == 0 and "launched Spring" in result.stdout
+    result = run("campaign", "launch", "1")
+    assert result.exit_code == 1 and "already launched" in flat(result.stderr)
+
+    result = run("campaign", "list")
+    assert "│ Spring │ launched │        3 │       3 │" in result.stdout
+
+    result = run("campaign", "archive", "Spring")
+    assert result.exit_code == 0 and "archived Spring" in result.stdout
+    result = run("campaign", "archive", "1")
+    assert result.exit_code == 1 and "is archived" in flat(result.stderr)
+
+    db = Database(db_file)
+    with db.read() as session:
+        campaign = session.get(Campaign, 1)
+        assert campaign.status == "archived" and campaign.hours_start == 600
+        assert session.query(Contact).count() == 3
+    db.dispose()
+
+
+def test_unknown_campaign_is_refused_with_the_fix(db_file: str) -> None:
+    for command in ("show", "export", "launch", "archive"):
+        result = run("campaign", command, "Nope")
+        assert result.exit_code == 1
+        assert "no campaign 'Nope': see `textbank campaign list`" in flat(result.stderr)
+
+
+def test_bad_yaml_lists_every_problem_and_writes_nothing(db_file: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "title: X\nhours: {start: '25:00'}\nscript:\n  initial: '[bold]{nope}'\n", encoding="utf-8"
+    )
+    result = run("campaign", "apply", str(bad))
+    assert result.exit_code == 1
+    errors = flat(result.stderr)
+    assert "bad.yaml line 2, hours.start: bad time '25:00'" in errors
+    assert "bad.yaml line 4, script.initial: unknown placeholder {nope}" in errors
+    result = run("campaign", "list")
+    assert "no campaigns yet" in flat(result.stdout)
+
+
+def test_unreadable_files_are_refused(db_file: str, tmp_path: Path) -> None:
+    result = run("campaign", "apply", str(tmp_path / "missing.yaml"))
+    assert result.exit_code == 1 and "no file" in flat(result.stderr)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("title: Caf\xe9\n".encode("latin-1"))
+    result = run("campaign", "apply", str(latin))
+    assert result.exit_code == 1 and "is not UTF-8 text" in flat(result.stderr)
