@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.notices import add_notice
@@ -320,6 +320,15 @@ def sweep_stale_sending(session: Session, older_than: timedelta, now: datetime |
         .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
+
+
+def pending(session: Session, now: datetime | None = None, *, include_waiting: bool = False) -> int:
+    """Queued outbound texts due now; with ``include_waiting`` also those waiting for a retry."""
+    now = now or utcnow()
+    query = select(func.count(Message.id)).where(Message.direction == "out", Message.status == "queued")
+    if not include_waiting:
+        query = query.where(or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now))
+    return int(session.scalar(query) or 0)
 
 
 def unknown_sends(session: Session, organization_id: int, campaign_id: int | None = None) -> list[Message]:

@@ -1,0 +1,428 @@
+"""The outbox sender: drains queued texts through a gateway (Twilio, or the console).
+
+One dispatcher task claims rows (committed as ``sending`` before the provider is called), waits for the
+sending identity's rate, and hands each row to a worker: the blocking provider call runs in a thread
+pool, then the outcome is recorded through core.outbox. A row claimed but not yet handed over when the
+sender stops goes back to the queue; a row whose call was in flight when the process died stays
+``sending`` until the sweep makes it ``unknown``. Nothing resends it.
+
+Rate (``TEXTBANK_SMS_RATE``, texts per second per sending identity, ``0`` = unlimited). Default: 1/s for a
+phone number (what one US long code carries) and 10/s for a Messaging Service (Twilio spreads a service's
+texts over its number pool and queues any surplus). The console gateway is never limited.
+Workers (``TEXTBANK_SMS_WORKERS``, default 4): how many provider calls may be in flight at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal, Protocol
+
+import requests
+from dotenv import dotenv_values
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.rest import Client
+from urllib3.exceptions import NewConnectionError
+
+from bot.config import Settings
+from bot.twilio.client import RewritingHttpClient
+from core import outbox
+from core.outbox import OutboundJob
+from storage import Database
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+NUMBER_RATE = 1.0
+SERVICE_RATE = 10.0
+DEFAULT_WORKERS = 4
+# Twilio accepts a ValidityPeriod of 1 to 36000 seconds.
+VALIDITY_MIN, VALIDITY_MAX = 1, 36_000
+
+
+class SenderConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class SenderOptions:
+    workers: int = DEFAULT_WORKERS
+    # Texts per second per sending identity; None = unlimited.
+    rate: float | None = None
+    burst: int = 1
+    poll_interval: float = 0.5
+    retry_base: float = 2.0
+    retry_cap: float = 300.0
+
+
+def default_rate(identity: str) -> float:
+    return SERVICE_RATE if is_messaging_service(identity) else NUMBER_RATE
+
+
+def is_messaging_service(identity: str) -> bool:
+    return identity.startswith("MG")
+
+
+def sender_options(
+    settings: Settings, env: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+) -> SenderOptions:
+    """Options from ``TEXTBANK_SMS_RATE`` / ``TEXTBANK_SMS_WORKERS`` (environment over ``.env``)."""
+    values: dict[str, str] = {}
+    if env is None and env_file is not None and Path(env_file).is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if env is None else env)
+    rate_text = values.get("TEXTBANK_SMS_RATE", "").strip()
+    workers_text = values.get("TEXTBANK_SMS_WORKERS", "").strip()
+    try:
+        rate = float(rate_text) if rate_text else None
+    except ValueError as exc:
+        raise SenderConfigError(
+            f"TEXTBANK_SMS_RATE={rate_text!r} is not a number: texts per second, e.g. 1 or 0.5 (0 = no limit)"
+        ) from exc
+    try:
+        workers = int(workers_text) if workers_text else DEFAULT_WORKERS
+    except ValueError as exc:
+        raise SenderConfigError(
+            f"TEXTBANK_SMS_WORKERS={workers_text!r} is not a whole number, e.g. 4"
+        ) from exc
+    if workers < 1:
+        raise SenderConfigError(f"TEXTBANK_SMS_WORKERS={workers} must be at least 1")
+    if rate is not None and rate < 0:
+        raise SenderConfigError(f"TEXTBANK_SMS_RATE={rate_text} must be 0 (no limit) or more")
+    if settings.sms == "console":
+        rate = None
+    elif rate is None:
+        rate = default_rate(settings.sender)
+    return SenderOptions(workers=workers, rate=rate or None)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: Literal["sent", "retry", "failed", "unknown"]
+    sid: str | None = None
+    code: int | None = None
+    reason: str = ""
+    retry_after: float | None = None
+    http_status: int | None = None
+
+
+class Gateway(Protocol):
+    default_sender: str
+
+    def send(self, job: OutboundJob, identity: str) -> Outcome:
+        """Hand one text to the provider (blocking); never raises."""
+        ...
+
+    def describe(self) -> str: ...
+
+
+class TwilioGateway:
+    """Sends through the official twilio ``Client``."""
+
+    def __init__(self, client: Client, settings: Settings) -> None:
+        self.client = client
+        self.default_sender = settings.sender
+        self.status_callback = f"{settings.public_url}/twilio/status" if settings.public_url else None
+        self.api_url = settings.twilio_api_url or "https://api.twilio.com"
+
+    def describe(self) -> str:
+        kind = "Messaging Service" if is_messaging_service(self.default_sender) else "number"
+        callbacks = self.status_callback or "nowhere (TEXTBANK_PUBLIC_URL unset)"
+        return f"Twilio via {kind} {self.default_sender} at {self.api_url}, status callbacks to {callbacks}"
+
+    def request_params(self, job: OutboundJob, identity: str) -> dict[str, object] | Outcome:
+        params: dict[str, object] = {"to": job.cell, "body": job.body}
+        if is_messaging_service(identity):
+            params["messaging_service_sid"] = identity
+            if job.send_before is not None:
+                seconds = int((job.send_before - utcnow()).total_seconds())
+                if seconds < VALIDITY_MIN:
+                    return Outcome("failed", reason=outbox.WINDOW_CLOSED)
+                params["validity_period"] = min(seconds, VALIDITY_MAX)
+        else:
+            params["from_"] = identity
+        if self.status_callback:
+            params["status_callback"] = self.status_callback
+        if job.media:
+            params["media_url"] = list(job.media)
+        return params
+
+    def send(self, job: OutboundJob, identity: str) -> Outcome:
+        params = self.request_params(job, identity)
+        if isinstance(params, Outcome):
+            return params
+        try:
+            message = self.client.messages.create(**params)  # type: ignore[arg-type]
+        except (TwilioRestException, TwilioServiceException) as exc:
+            return self._refusal(exc)
+        except requests.exceptions.ConnectTimeout as exc:
+            return Outcome("retry", reason=f"could not connect to Twilio: {exc.__class__.__name__}")
+        except requests.exceptions.ConnectionError as exc:
+            if _never_connected(exc):
+                return Outcome("retry", reason="could not connect to Twilio (connection refused)")
+            return Outcome("unknown", reason=f"the connection to Twilio broke mid-request: {exc}")
+        except Exception as exc:  # a timeout while waiting for the answer, or anything else: ambiguous
+            return Outcome("unknown", reason=f"no answer from Twilio: {exc.__class__.__name__}: {exc}")
+        return Outcome("sent", sid=message.sid)
+
+    def _refusal(self, exc: TwilioRestException | TwilioServiceException) -> Outcome:
+        status = int(exc.status or 0)
+        message = getattr(exc, "msg", None) or getattr(exc, "detail", None) or getattr(exc, "title", "")
+        code = int(exc.code) if exc.code is not None else None
+        if status == 429 or status >= 500:
+            return Outcome(
+                "retry",
+                code=code,
+                reason=f"Twilio answered {status}: {message}",
+                retry_after=self._retry_after(),
+                http_status=status,
+            )
+        return Outcome("failed", code=code, reason=str(message), http_status=status)
+
+    def _retry_after(self) -> float | None:
+        http_client = self.client.http_client
+        response = http_client.last_response() if isinstance(http_client, RewritingHttpClient) else None
+        headers = getattr(response, "headers", None) or {}
+        value = headers.get("Retry-After") or headers.get("retry-after")
+        try:
+            return max(0.0, float(value)) if value is not None else None
+        except ValueError:
+            return None
+
+
+def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
+    """True when the request certainly never reached the server (refused / unresolvable)."""
+    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+    return isinstance(reason, NewConnectionError)
+
+
+class TokenBucket:
+    """``rate`` tokens per second, at most ``burst`` saved up. ``reserve`` may go into debt: callers
+    sleep for the returned time, so concurrent callers queue up in order."""
+
+    def __init__(
+        self, rate: float | None, burst: int = 1, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.burst = float(max(1, burst))
+        self.clock = clock
+        self.tokens = self.burst
+        self.updated = clock()
+
+    def reserve(self) -> float:
+        """Take a token; returns how many seconds to wait before using it."""
+        if not self.rate:
+            return 0.0
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        self.tokens -= 1
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+    def refund(self) -> None:
+        if self.rate:
+            self.tokens = min(self.burst, self.tokens + 1)
+
+    def pause(self, seconds: float) -> None:
+        """Hold every later reservation for at least ``seconds`` (the provider asked us to back off)."""
+        if self.rate and seconds > 0:
+            self.tokens = min(self.tokens, -seconds * self.rate)
+
+
+class OutboxSender:
+    """Drains the outbox; ``start``/``stop`` make it a runtime component."""
+
+    name = "sender"
+
+    def __init__(self, db: Database, gateway: Gateway, options: SenderOptions | None = None) -> None:
+        self.db = db
+        self.gateway = gateway
+        self.options = options or SenderOptions()
+        self.stats: Counter[str] = Counter()
+        self._buckets: dict[str, TokenBucket] = {}
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._dispatcher: asyncio.Task[None] | None = None
+        # True while the dispatcher holds claimed rows not yet handed to a worker.
+        self._handing_over = False
+        # Bumped on every claim and every recorded outcome (lets ``drain`` see activity it raced with).
+        self._epoch = 0
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def description(self) -> str:
+        rate = f"{self.options.rate:g}/s per sender" if self.options.rate else "no rate limit"
+        return f"sender: {self.gateway.describe()} ({self.options.workers} workers, {rate})"
+
+    async def start(self) -> None:
+        self._stopping.clear()
+        self._executor = ThreadPoolExecutor(self.options.workers, thread_name_prefix="sms-send")
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="outbox-dispatcher")
+
+    async def stop(self) -> None:
+        """Stop claiming rows, let in-flight sends finish and be recorded."""
+        self._stopping.set()
+        self._wake.set()
+        if self._dispatcher is not None:
+            await self._dispatcher
+            self._dispatcher = None
+        if self._inflight:
+            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    def nudge(self) -> None:
+        """Look at the outbox now instead of at the next poll."""
+        self._wake.set()
+
+    def bucket(self, identity: str) -> TokenBucket:
+        if identity not in self._buckets:
+            self._buckets[identity] = TokenBucket(self.options.rate, self.options.burst)
+        return self._buckets[identity]
+
+    async def _dispatch(self) -> None:
+        while not self._stopping.is_set():
+            free = self.options.workers - len(self._inflight)
+            if free <= 0:
+                await self._pause(self.options.poll_interval)
+                continue
+            self._handing_over = True
+            try:
+                await self._claim_and_hand_over(free)
+            finally:
+                self._handing_over = False
+
+    async def _claim_and_hand_over(self, free: int) -> None:
+        self._epoch += 1
+        try:
+            jobs = await asyncio.to_thread(self._claim, 1 if self.options.rate else free)
+        except Exception:
+            log.exception("sender: claiming from the outbox failed; trying again shortly")
+            jobs = []
+        if not jobs:
+            self._handing_over = False
+            await self._pause(self.options.poll_interval)
+            return
+        for job in jobs:
+            identity = job.sender or self.gateway.default_sender
+            bucket = self.bucket(identity)
+            delay = bucket.reserve()
+            if delay > 0 and await self._pause(delay, wake_on_nudge=False):
+                bucket.refund()
+                await asyncio.to_thread(self._release, job)
+                continue
+            task = asyncio.create_task(self._send(job, identity))
+            self._inflight.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._wake.set()
+
+    async def _pause(self, seconds: float, *, wake_on_nudge: bool = True) -> bool:
+        """Sleep up to ``seconds``; True if the sender is stopping."""
+        if self._stopping.is_set():
+            return True
+        waiters = [asyncio.ensure_future(self._stopping.wait())]
+        if wake_on_nudge:
+            waiters.append(asyncio.ensure_future(self._wake.wait()))
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        if wake_on_nudge:
+            self._wake.clear()
+        return self._stopping.is_set()
+
+    def _claim(self, limit: int) -> list[OutboundJob]:
+        with self.db.session() as session:
+            return outbox.claim_queued(session, limit)
+
+    def _release(self, job: OutboundJob) -> None:
+        with self.db.session() as session:
+            outbox.release_claimed(session, job.message_id)
+
+    async def _send(self, job: OutboundJob, identity: str) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            outcome = await loop.run_in_executor(self._executor, self.gateway.send, job, identity)
+        except Exception as exc:  # a gateway bug: the call may have happened, so never resend
+            log.exception("sender: gateway raised for message %s", job.message_id)
+            outcome = Outcome("unknown", reason=f"sender error: {exc.__class__.__name__}: {exc}")
+        if outcome.kind == "retry":
+            delay = self._backoff(job.attempts, outcome.retry_after)
+            outcome = replace(outcome, retry_after=delay)
+            if outcome.http_status == 429:
+                self.bucket(identity).pause(delay)
+        self.stats[outcome.kind] += 1
+        for attempt in range(5):
+            try:
+                self._epoch += 1
+                await asyncio.to_thread(self._record, job, identity, outcome)
+                return
+            except Exception:
+                log.exception("sender: recording message %s as %s failed", job.message_id, outcome.kind)
+                await asyncio.sleep(0.5 * 2**attempt)
+        log.error("sender: message %s stays 'sending'; the sweep will mark it unknown", job.message_id)
+
+    def _backoff(self, attempts: int, retry_after: float | None) -> float:
+        ceiling = min(self.options.retry_cap, self.options.retry_base * 2 ** max(0, attempts - 1))
+        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+        return max(delay, retry_after or 0.0)
+
+    def _record(self, job: OutboundJob, identity: str, outcome: Outcome) -> None:
+        with self.db.session() as session:
+            if outcome.kind == "sent":
+                assert outcome.sid is not None
+                outbox.mark_sent(session, job.message_id, outcome.sid, sender=identity)
+            elif outcome.kind == "retry":
+                outbox.mark_retry(
+                    session,
+                    job.message_id,
+                    timedelta(seconds=outcome.retry_after or 0),
+                    code=outcome.code,
+                    reason=outcome.reason,
+                )
+            elif outcome.kind == "failed":
+                outbox.mark_failed(session, job.message_id, outcome.code, outcome.reason)
+            else:
+                log.warning("sender: message %s has an unknown fate: %s", job.message_id, outcome.reason)
+                outbox.mark_unknown(session, job.message_id, outcome.reason)
+
+    async def drain(self, timeout: float = 30.0, *, include_retries: bool = True) -> None:
+        """Wait until the outbox is empty and nothing is in flight (tests and benchmarks).
+
+        ``include_retries=False`` stops waiting for texts whose retry is not due yet."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.nudge()
+            # Idle before and after the count, with no claim or outcome in between: really drained.
+            epoch = self._epoch
+            idle = not self._inflight and not self._handing_over
+            remaining = await asyncio.to_thread(self._pending, include_retries)
+            if (
+                idle
+                and not remaining
+                and epoch == self._epoch
+                and not self._inflight
+                and not self._handing_over
+            ):
+                return
+            await asyncio.sleep(0.02)
+        raise TimeoutError("the outbox did not drain in time")
+
+    def _pending(self, include_retries: bool) -> int:
+        with self.db.read() as session:
+            return outbox.pending(session, include_waiting=include_retries)
