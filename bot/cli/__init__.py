@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import campaign, db
+from bot.cli import campaign, db, demo
 
 app = typer.Typer(
     help="textbank: peer-to-peer texting for campaigns, run from Slack and Discord.",
@@ -13,6 +13,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(campaign.app, name="campaign")
+app.command("demo")(demo.demo)
 
 
 def main() -> None:

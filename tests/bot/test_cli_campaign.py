@@ -161,3 +161,42 @@ def test_unreadable_files_are_refused(db_file: str, tmp_path: Path) -> None:
     latin.write_bytes("title: Caf\xe9\n".encode("latin-1"))
     result = run("campaign", "apply", str(latin))
     assert result.exit_code == 1 and "is not UTF-8 text" in flat(result.stderr)
+
+
+CONTACTS = (
+    "first name,last name,cell,zip,pollingPlace\n"
+    "Ana,Lopez,212-555-0101,10001,Main St Library\n"
+    "Bo,Li,(602) 555-0102,85004,Central High\n"
+    "Cy,Ray,not a phone,,Town Hall\n"
+)
+
+
+def test_demo_sets_up_a_campaign_and_can_run_again(db_file: str, tmp_path: Path) -> None:
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text(CONTACTS, encoding="utf-8")
+    result = run("demo", "--contacts", str(contacts))
+    assert result.exit_code == 0, result.output
+    out = flat(result.stdout)
+    assert "created draft campaign GOTV November (id 1)" in out
+    assert "imported 2 of 3 contacts; skipped 1 invalid cell" in out
+    assert "Q: Will they vote?" in out and "Contacts: 2" in out
+    assert "textbank campaign launch 1" in out
+
+    again = run("demo", "--contacts", str(contacts))
+    assert again.exit_code == 0, again.output
+    out = flat(again.stdout)
+    assert "updated campaign GOTV November (id 1)" in out
+    assert "imported 0 of 3 contacts; skipped 1 invalid cell, 2 already in the campaign" in out
+    db = Database(db_file)
+    with db.read() as session:
+        assert session.query(Campaign).count() == 1
+        cells = sorted(c.cell for c in session.query(Contact))
+        assert cells == ["+12125550101", "+16025550102"]
+        assert session.get(Campaign, 1).custom_fields == ["pollingPlace"]
+    db.dispose()
+
+
+def test_demo_without_a_contacts_file_says_so(db_file: str, tmp_path: Path) -> None:
+    result = run("demo", "--contacts", str(tmp_path / "none.csv"))
+    assert result.exit_code == 1
+    assert "no contacts file" in flat(result.stderr) and "--contacts FILE.csv" in flat(result.stderr)
