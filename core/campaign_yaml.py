@@ -495,11 +495,13 @@ def apply_campaign_yaml(
         }
         if campaign.status == "draft":
             changes.update(timezone=spec.timezone, custom_fields=fields)
+            # The old script and canned responses go first: they may use a custom field the file drops.
+            if spec.script != scripts.load_tree(session, campaign.id):
+                core_campaigns.set_script(session, campaign, None)
+            core_campaigns.set_canned_responses(session, campaign, [])
         core_campaigns.update_campaign(session, campaign, **changes)
     core_campaigns.update_assignment_settings(session, campaign, **spec.assignment)
-    if campaign.status == "draft" and (
-        existing is None or spec.script != scripts.load_tree(session, campaign.id)
-    ):
+    if campaign.status == "draft" and spec.script != scripts.load_tree(session, campaign.id):
         core_campaigns.set_script(session, campaign, spec.script)
     core_campaigns.set_canned_responses(session, campaign, spec.canned_responses)
     core_campaigns.set_tags(session, campaign, spec.tags)

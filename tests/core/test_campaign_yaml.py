@@ -382,3 +382,20 @@ def test_a_bad_file_leaves_an_existing_campaign_untouched(db: Database, org_id: 
     with pytest.raises(CampaignYamlError, match=r"did you mean \{pollingPlace\}"):
         _apply(db, org_id, broken)
     assert _export(db, campaign_id) == before
+
+
+def test_a_draft_may_drop_a_custom_field_together_with_its_uses(db: Database, org_id: int) -> None:
+    with_ward = (
+        "title: Wards\ncustom_fields: [ward]\nscript:\n  initial: Hi {firstName} of ward {ward}\n"
+        "canned_responses:\n  - {title: Ward, text: 'Ward {ward}'}\n"
+    )
+    campaign_id, _ = _apply(db, org_id, with_ward)
+    assert _apply(db, org_id, MINIMAL.replace("Small", "Wards")) == (campaign_id, False)
+    with db.read() as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign.custom_fields == []
+        assert load_tree(session, campaign_id) == StepSpec(script="Hi {firstName}")
+        assert session.query(CannedResponse).count() == 0
+    # Still refused when the file keeps using the field it drops.
+    with pytest.raises(CampaignYamlError, match=r"unknown placeholder \{ward\}"):
+        _apply(db, org_id, with_ward.replace("custom_fields: [ward]\n", ""))
