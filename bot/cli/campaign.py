@@ -155,10 +155,12 @@ def show_campaign(session: Session, ref: str) -> None:
     settings_table = Table(show_header=False, box=None, pad_edge=False)
     settings_table.add_column(style="bold")
     settings_table.add_column()
-    settings_table.add_row(
-        "Texting hours",
-        f"{format_hhmm(c.hours_start)} to {format_hhmm(c.hours_end)}, in each contact's own time zone",
+    hours = (
+        "any time (start and end are equal)"
+        if c.hours_start == c.hours_end
+        else f"{format_hhmm(c.hours_start)} to {format_hhmm(c.hours_end)}, in each contact's own time zone"
     )
+    settings_table.add_row("Texting hours", hours)
     settings_table.add_row("Default time zone", c.timezone)
     settings_table.add_row("Custom fields", escape(", ".join(c.custom_fields or [])) or "none")
     settings_table.add_row(

@@ -225,7 +225,9 @@ def test_assignment_settings_are_validated_all_or_nothing(
     campaign = _launched(db, org_id)
     with pytest.raises(Refused) as info:
         with db.session() as session:
-            update_assignment_settings(session, session.merge(campaign), **{"replies_batch_size": 7, **settings})
+            update_assignment_settings(
+                session, session.merge(campaign), **{"replies_batch_size": 7, **settings}
+            )
     assert expected in info.value.reason
     assert _get(db, campaign.id).replies_batch_size == 200
 
@@ -353,3 +355,29 @@ def test_tags_are_organization_wide_and_teams_created_by_name(db: Database, org_
         assert expected in info.value.reason
     with db.read() as session:
         assert len(campaign_tags(session, a.id)) == 2
+
+
+def test_concurrent_creates_of_one_title_make_one_campaign(db: Database, org_id: int) -> None:
+    import threading
+
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def create() -> None:
+        barrier.wait()
+        try:
+            with db.session() as session:
+                create_campaign(session, org_id, title="Same")
+            outcomes.append("created")
+        except Refused as exc:
+            outcomes.append(exc.reason)
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("created") == 1, outcomes
+    assert all(o == "created" or "already exists" in o for o in outcomes)
+    with db.read() as session:
+        assert len(list_campaigns(session, org_id)) == 1
