@@ -20,7 +20,21 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import available_timezones
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    String,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    false,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from core.errors import Forbidden, Refused
@@ -95,17 +109,31 @@ def open_zones(campaign: Campaign, now: datetime) -> list[str]:
     return zones
 
 
+def in_zones(session: Session, campaign: Campaign, zones: list[str]) -> ColumnElement[bool]:
+    """The contact's zone is one of ``zones``.
+
+    PostgreSQL gets the list as one array parameter (``= ANY(:zones)``): a few hundred separate
+    placeholders would make every claim a long, uncacheable statement for the driver to parse.
+    """
+    column = contact_zone_column(campaign)
+    if is_postgres(session):
+        return column == any_(bindparam("open_zones", zones, type_=ARRAY(String)))
+    return column.in_(zones)
+
+
 def not_opted_out_anywhere(campaign: Campaign) -> ColumnElement[bool]:
     """Not flagged, and not on the organization's list either (an import may predate the opt-out)."""
     listed = exists().where(OptOut.organization_id == campaign.organization_id, OptOut.cell == Contact.cell)
     return and_(Contact.opted_out == false(), ~listed)
 
 
-def pool_condition(campaign: Campaign, kind: str) -> ColumnElement[bool]:
+def pool_condition(
+    campaign: Campaign, kind: str, campaign_match: ColumnElement[bool] | None = None
+) -> ColumnElement[bool]:
     """The unassigned contacts of ``campaign`` a request of ``kind`` may claim (hours aside)."""
     status = "needs_message" if kind == "initials" else "needs_response"
     return and_(
-        Contact.campaign_id == campaign.id,
+        Contact.campaign_id == campaign.id if campaign_match is None else campaign_match,
         Contact.status == status,
         Contact.assigned_user_id.is_(None),
         Contact.escalated == false(),
@@ -224,7 +252,7 @@ def _empty_pool_reason(session: Session, campaign: Campaign, kind: str, now: dat
     """Why nothing can be claimed: nothing left at all, or nothing inside texting hours now."""
     pool = pool_condition(campaign, kind)
     zone_col = contact_zone_column(campaign)
-    if session.scalar(select(exists().where(pool, zone_col.in_(open_zones(campaign, now))))):
+    if session.scalar(select(exists().where(pool, in_zones(session, campaign, open_zones(campaign, now))))):
         return None
     zones = [z for z in session.scalars(select(zone_col).where(pool).distinct()) if z]
     what = "initials" if kind == "initials" else "unhandled replies"
@@ -278,21 +306,34 @@ def claim(
     """The claim statement: give up to ``limit`` pool contacts (in ``zones`` when given) to ``user``."""
     if limit <= 0:
         return []
-    pool = pool_condition(campaign, kind)
-    inner = select(Contact.id).where(pool)
+    postgres = is_postgres(session)
+    if postgres:
+        # The pick must read the partial index ix_contacts_unassigned_pool (campaign_id, status, id)
+        # WHERE assigned_user_id IS NULL, whatever the statistics say: during a fast campaign they still
+        # believe every row is unassigned, and the planner then walks the primary key past every
+        # contact already claimed. ``campaign_id = ANY(ARRAY[:id])`` with ORDER BY campaign_id, id is an
+        # order only that index delivers without a sort (an equality would make campaign_id constant
+        # and let the primary key's id order qualify too).
+        match = Contact.campaign_id == any_(
+            bindparam("pick_campaign", [campaign.id], type_=ARRAY(BigInteger))
+        )
+        order = (Contact.campaign_id, Contact.id)
+    else:
+        match, order = None, (Contact.id,)
+    inner = select(Contact.id).where(pool_condition(campaign, kind, match))
     if zones is not None:
-        inner = inner.where(contact_zone_column(campaign).in_(zones))
-    inner = inner.order_by(Contact.id).limit(limit)
-    if is_postgres(session):
-        inner = inner.with_for_update(skip_locked=True)
-    # A MATERIALIZED CTE runs the pick exactly once: as a plain IN (subquery) PostgreSQL may rescan the
-    # locking subquery for each outer row, and each rescan skips the rows this statement already took
-    # and locks the next ones, claiming more than ``limit``.
-    picked = inner.cte("picked").prefix_with("MATERIALIZED")
+        inner = inner.where(in_zones(session, campaign, zones))
+    inner = inner.order_by(*order).limit(limit)
+    if postgres:
+        # ``id = ANY(ARRAY(subquery))`` runs the pick once, as an InitPlan, then updates by primary key.
+        # (A plain IN (subquery) may be rescanned per outer row, and each rescan would skip the rows
+        # this statement already took and lock the next ones, claiming more than ``limit``.)
+        target = Contact.id == any_(func.array(inner.with_for_update(skip_locked=True).scalar_subquery()))
+    else:
+        target = Contact.id.in_(inner.scalar_subquery())  # inside BEGIN IMMEDIATE: no other writer
     statement = (
         update(Contact)
-        .add_cte(picked)
-        .where(Contact.id.in_(select(picked.c.id)), Contact.assigned_user_id.is_(None))
+        .where(target, Contact.assigned_user_id.is_(None))
         .values(assigned_user_id=user.id, assigned_at=now)
         .returning(Contact.id)
         .execution_options(synchronize_session="fetch")
@@ -305,6 +346,10 @@ def _request(
 ) -> ClaimResult:
     _same_org(campaign, user)
     now = now or utcnow()
+    if is_postgres(session):
+        # A claim lost in a crash is harmless (the contacts stay unassigned, and a send for a contact
+        # not assigned to you is refused), so its commit need not wait for the WAL flush.
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     # Locking the membership row serializes one texter's concurrent clicks on PostgreSQL (max check).
     member = membership(session, campaign, user, lock=True)
     refusal, room = _gate(session, campaign, user, kind, member)

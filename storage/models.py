@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -179,6 +180,16 @@ class Contact(Base):
         UniqueConstraint("campaign_id", "cell"),
         # The claim: unassigned contacts of a campaign in a status, oldest first.
         Index(None, "campaign_id", "status", "assigned_user_id", "id"),
+        # The claim's pick in id order: an IS NULL condition does not let PostgreSQL read the index
+        # above in id order, so a partial index holds just the unassigned rows of each pool.
+        Index(
+            "ix_contacts_unassigned_pool",
+            "campaign_id",
+            "status",
+            "id",
+            postgresql_where=text("assigned_user_id IS NULL"),
+            sqlite_where=text("assigned_user_id IS NULL"),
+        ),
         # A texter's own work in a campaign.
         Index(None, "assigned_user_id", "campaign_id", "status"),
         # Inbound routing and org-wide opt-outs find a contact by its cell.
