@@ -35,6 +35,7 @@ class Call:
     headers: dict[str, str]
     query: dict[str, str]
     raw: bytes = b""
+    path: str = ""
 
     def json_field(self, name: str) -> Any:
         """A field that slack_sdk may send as JSON text (form bodies) or as a structure (JSON bodies)."""
@@ -169,7 +170,9 @@ class SlackStandIn:
             body = dict((await request.post()).items())
         else:
             body = {}
-        call = Call(method, body, dict(request.headers), dict(request.query), raw)
+        # slack_sdk sends ``params=`` arguments in the query string: they belong to the call all the same.
+        body = {**dict(request.query), **body}
+        call = Call(method, body, dict(request.headers), dict(request.query), raw, request.path)
         self.calls.append(call)
         if self._changed is not None:
             self._changed.set()

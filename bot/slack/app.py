@@ -1,0 +1,196 @@
+"""The Slack app: slack-bolt's AsyncApp over textbank's core, and its place in ``textbank run``.
+
+``build_app`` wires every handler. ``SlackComponent`` runs it: Socket Mode when ``SLACK_APP_TOKEN`` is set,
+else ``POST /slack/events`` on the shared aiohttp web server (``add_routes``), plus the relay worker that
+posts core's notices into texters' threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from aiohttp import ClientSession, ClientTimeout, web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+from bot.slack.context import Actor, resolve_actor
+from core.errors import Refused
+from storage.engine import Database
+
+log = logging.getLogger("textbank.slack")
+DEFAULT_API_URL = "https://slack.com/api/"
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+
+
+def make_client(token: str, api_url: str = "") -> AsyncWebClient:
+    """A Web API client that waits out 429s (Retry-After) and retries dropped connections."""
+    base = (api_url or DEFAULT_API_URL).rstrip("/") + "/"
+    return AsyncWebClient(
+        token=token,
+        base_url=base,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+        ],
+    )
+
+
+@dataclass
+class SlackDeps:
+    """What every handler shares."""
+
+    db: Database
+    settings: Settings
+    client: AsyncWebClient
+    dm_channels: dict[str, str] = field(default_factory=dict)
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    async def actor(self, team_id: str, slack_user_id: str) -> Actor:
+        return await resolve_actor(
+            self.db, self.client, team_id, slack_user_id, self.settings.organization_name
+        )
+
+    async def dm_channel(self, slack_user_id: str) -> str:
+        """The bot's DM channel with a user (conversations.open, remembered)."""
+        channel = self.dm_channels.get(slack_user_id)
+        if channel is None:
+            response = await self.client.conversations_open(users=slack_user_id)
+            channel = response["channel"]["id"]
+            self.dm_channels[slack_user_id] = channel
+        return channel
+
+    async def dm(self, slack_user_id: str, text: str, blocks: list[dict[str, Any]] | None = None) -> str:
+        """Post into the user's DM with the bot; returns the message ts."""
+        channel = await self.dm_channel(slack_user_id)
+        response = await self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+        return str(response["ts"])
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        """Slow work after the ack, kept referenced until done and logged if it fails."""
+        task = asyncio.ensure_future(coro)
+        self.background.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self.background.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("slack background work failed", exc_info=t.exception())
+
+        task.add_done_callback(done)
+        return task
+
+    async def download(self, file: dict[str, Any], sink: BinaryIO, limit: int = MAX_UPLOAD_BYTES) -> int:
+        """Stream a file a user uploaded into ``sink`` (url_private needs the bot token); returns its size."""
+        url = file.get("url_private_download") or file.get("url_private")
+        if not url:
+            raise Refused("the uploaded file has no download link: upload it again")
+        headers = {"Authorization": f"Bearer {self.client.token}"}
+        size = 0
+        async with ClientSession(timeout=ClientTimeout(total=600)) as http:
+            async with http.get(url, headers=headers) as response:
+                if response.status != 200:
+                    raise Refused(f"Slack did not hand over the file (HTTP {response.status}): upload again")
+                async for chunk in response.content.iter_chunked(1 << 16):
+                    size += len(chunk)
+                    if size > limit:
+                        raise Refused(f"the file is larger than {limit // (1024 * 1024)} MiB: split it")
+                    sink.write(chunk)
+        return size
+
+
+def build_app(
+    db: Database,
+    settings: Settings,
+    *,
+    client: AsyncWebClient | None = None,
+    process_before_response: bool = False,
+) -> AsyncApp:
+    """The Bolt app with every textbank handler registered (``app.deps`` holds the shared pieces)."""
+    from bot.slack import commands, home, modals, texters
+
+    client = client or make_client(settings.slack_bot_token, settings.slack_api_url)
+    app = AsyncApp(
+        client=client,
+        signing_secret=settings.slack_signing_secret,
+        process_before_response=process_before_response,
+        name="textbank",
+    )
+    deps = SlackDeps(db=db, settings=settings, client=client)
+    commands.register(app, deps)
+    modals.register(app, deps)
+    texters.register(app, deps)
+    home.register(app, deps)
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("slack handler failed for %s", body.get("type") or body.get("command"), exc_info=error)
+
+    app.textbank_deps = deps  # type: ignore[attr-defined]
+    return app
+
+
+def events_handler(app: AsyncApp) -> Any:
+    """The aiohttp handler for ``POST /slack/events`` (Bolt checks the signature: 401 when it is wrong)."""
+
+    async def handle(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+    return handle
+
+
+def add_routes(web_app: web.Application, app: AsyncApp) -> None:
+    web_app.router.add_post("/slack/events", events_handler(app))
+
+
+class SlackComponent:
+    """One part of ``textbank run``: the Slack app (Socket Mode or HTTP) and its relay worker."""
+
+    name = "slack"
+
+    def __init__(self, db: Database, settings: Settings, *, app: AsyncApp | None = None) -> None:
+        self.settings = settings
+        self.app = app or build_app(db, settings)
+        self.deps: SlackDeps = self.app.textbank_deps  # type: ignore[attr-defined]
+        self._socket: Any = None
+        self._relay: Any = None
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.settings.slack_app_token)
+
+    def add_routes(self, web_app: web.Application) -> None:
+        """Serve ``POST /slack/events`` on the shared web app (HTTP mode; harmless in Socket Mode)."""
+        add_routes(web_app, self.app)
+
+    def describe(self) -> str:
+        if self.socket_mode:
+            return "slack: Socket Mode, relay worker"
+        return "slack: POST /slack/events, relay worker"
+
+    async def start(self) -> None:
+        from bot.slack.relay import RelayWorker
+
+        if self.socket_mode:
+            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+            self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token)
+            await self._socket.connect_async()
+        self._relay = RelayWorker(self.deps)
+        self._relay.start()
+        log.info(self.describe())
+
+    async def stop(self) -> None:
+        if self._relay is not None:
+            await self._relay.stop()
+        if self._socket is not None:
+            await self._socket.close_async()
+        for task in list(self.deps.background):
+            task.cancel()

@@ -1,0 +1,139 @@
+"""Who is asking: the organization a Slack workspace belongs to and the textbank user behind a Slack user.
+
+Every handler starts here. Core code is synchronous SQLAlchemy, so it runs in a worker thread
+(``in_session``) and the event loop keeps acking other clicks meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.orm import Session
+
+from core import orgs
+from storage.engine import Database
+from storage.models import User
+
+PLATFORM = "slack"
+T = TypeVar("T")
+log = logging.getLogger("textbank.slack")
+
+
+async def in_session(db: Database, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in one write transaction in a worker thread (rolled back if it raises)."""
+
+    def run() -> T:
+        with db.session() as session:
+            return work(session)
+
+    return await asyncio.to_thread(run)
+
+
+async def in_read(db: Database, work: Callable[[Session], T]) -> T:
+    def run() -> T:
+        with db.read() as session:
+            result = work(session)
+            # Detach what was loaded so the read transaction's rollback does not expire it.
+            session.expunge_all()
+            return result
+
+    return await asyncio.to_thread(run)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A Slack user as textbank knows them (plain values: core calls load the user in their own session)."""
+
+    user_id: int
+    name: str
+    role: str
+    org_id: int
+    team_id: str
+    slack_user_id: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in orgs.ADMIN_ROLES
+
+    @classmethod
+    def of(cls, user: User, org_id: int, team_id: str, slack_user_id: str) -> Actor:
+        return cls(user.id, user.name, user.role, org_id, team_id, slack_user_id)
+
+
+@dataclass(frozen=True)
+class SlackProfile:
+    name: str
+    workspace_admin: bool
+
+
+async def slack_profile(client: AsyncWebClient, slack_user_id: str) -> SlackProfile:
+    """Name and admin flag from users.info (a failure leaves the person a texter with their id as name)."""
+    try:
+        response = await client.users_info(user=slack_user_id)
+    except SlackApiError as exc:
+        log.warning("users.info %s failed: %s", slack_user_id, exc.response.get("error"))
+        return SlackProfile(slack_user_id, False)
+    info: dict[str, Any] = response.get("user") or {}
+    profile = info.get("profile") or {}
+    name = (
+        profile.get("display_name") or profile.get("real_name") or info.get("real_name") or info.get("name")
+    )
+    admin = bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
+    return SlackProfile(name or slack_user_id, admin)
+
+
+def _known(session: Session, team_id: str, slack_user_id: str) -> Actor | None:
+    org = orgs.organization_for_workspace(session, PLATFORM, team_id)
+    identity = orgs.find_identity(session, PLATFORM, team_id, slack_user_id)
+    if org is None or identity is None:
+        return None
+    return Actor.of(orgs.get_user(session, identity.user_id), org.id, team_id, slack_user_id)
+
+
+async def resolve_actor(
+    db: Database,
+    client: AsyncWebClient,
+    team_id: str,
+    slack_user_id: str,
+    org_name: str = orgs.DEFAULT_ORG_NAME,
+) -> Actor:
+    """The textbank user behind ``slack_user_id``, linking the workspace and creating the user on first use.
+
+    The first person to use textbank in a workspace not yet linked (the one who installed it) becomes the
+    organization's owner; Slack workspace admins and owners come in as admins; everyone else as a texter.
+    """
+    known = await in_read(db, lambda s: _known(s, team_id, slack_user_id))
+    if known is not None:
+        return known
+    profile = await slack_profile(client, slack_user_id)
+
+    def create(session: Session) -> Actor:
+        org = orgs.organization_for_workspace(session, PLATFORM, team_id)
+        first_use = org is None
+        if org is None:
+            org = orgs.default_organization(session, org_name)
+            orgs.link_workspace(session, org, PLATFORM, team_id)
+        role = "owner" if first_use else ("admin" if profile.workspace_admin else "texter")
+        user = orgs.ensure_user(
+            session,
+            org,
+            platform=PLATFORM,
+            workspace_id=team_id,
+            platform_user_id=slack_user_id,
+            name=profile.name,
+            role=role,
+        )
+        return Actor.of(user, org.id, team_id, slack_user_id)
+
+    return await in_session(db, create)
+
+
+async def resolve_user_ref(db: Database, client: AsyncWebClient, actor: Actor, slack_user_id: str) -> Actor:
+    """Another Slack user named in a command (``<@U123>``), created as a texter if new."""
+    return await resolve_actor(db, client, actor.team_id, slack_user_id)
