@@ -1,0 +1,102 @@
+"""Outbound texts as outbox rows, and a conversation's messages.
+
+Core never sends anything itself: a text to send is a ``messages`` row with status ``queued``, written in
+the same transaction as the state change it belongs to; the SMS sender worker drains those rows
+(``core.outbox``). Each row carries ``send_before``, the moment the contact's texting window closes, so
+the worker never delivers after hours (it fails the row instead, and can give the provider a validity
+period).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.hours import Window, window_closes_at
+from storage.models import Campaign, Contact, Message
+from storage.types import utcnow
+
+
+def contact_zone(contact: Contact, campaign: Campaign) -> str:
+    """The zone texting hours are read in: the contact's own, else the campaign's."""
+    return contact.timezone or campaign.timezone
+
+
+def campaign_window(campaign: Campaign) -> Window:
+    return Window(campaign.hours_start, campaign.hours_end)
+
+
+def outbound_row(
+    session: Session,
+    *,
+    contact_id: int,
+    cell: str,
+    zone_name: str,
+    body: str,
+    user_id: int | None,
+    campaign: Campaign,
+    now: datetime,
+) -> Message:
+    """Insert the queued row only (the caller updates the contact itself, e.g. in a guarded UPDATE)."""
+    message = Message(
+        contact_id=contact_id,
+        campaign_id=campaign.id,
+        direction="out",
+        body=body,
+        media=[],
+        cell=cell,
+        # None leaves the choice to the sender worker's configured default (a Messaging Service or number).
+        sender=campaign.sender,
+        user_id=user_id,
+        status="queued",
+        attempts=0,
+        send_before=window_closes_at(campaign_window(campaign), zone_name, now),
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def queue_outbound(
+    session: Session,
+    contact: Contact,
+    body: str,
+    *,
+    user_id: int | None,
+    campaign: Campaign,
+    now: datetime | None = None,
+) -> Message:
+    """Queue ``body`` to ``contact`` and note the contact's last message time; returns the new row.
+
+    Texting hours are the caller's rule to check: outside the window ``send_before`` is None (no deadline),
+    which only system texts such as an opt-out confirmation rely on.
+    """
+    now = now or utcnow()
+    message = outbound_row(
+        session,
+        contact_id=contact.id,
+        cell=contact.cell,
+        zone_name=contact_zone(contact, campaign),
+        body=body,
+        user_id=user_id,
+        campaign=campaign,
+        now=now,
+    )
+    contact.last_message_at = now
+    session.flush()
+    return message
+
+
+def conversation(session: Session, contact_id: int) -> list[Message]:
+    """Every message to and from a contact, oldest first."""
+    return list(session.scalars(select(Message).where(Message.contact_id == contact_id).order_by(Message.id)))
+
+
+def last_message_id(session: Session, contact_id: int) -> int | None:
+    """The newest message of a conversation: the token a reply button carries (see ``send_reply``)."""
+    return session.scalar(
+        select(Message.id).where(Message.contact_id == contact_id).order_by(Message.id.desc()).limit(1)
+    )

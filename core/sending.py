@@ -1,0 +1,232 @@
+"""Initial texts, one human click per text (seed 000 "Send First Texts", seed 002).
+
+``next_initial`` shows a texter the next contact of theirs that may be texted now, with the rendered
+initial message (not editable); ``send_initial`` sends exactly that one. There is no "send all".
+
+A send is guarded by one conditional ``UPDATE contacts ... WHERE id = :id AND status = 'needs_message'
+AND assigned_user_id = :user AND NOT opted_out AND the number is not on the organization's list``: the
+row lock makes concurrent attempts run one after the other and the second one matches nothing, so a
+double click, a retried chat request or a stale button is a no-op with a clear word, whatever the timing.
+The queued message is inserted in the same transaction, only when the update matched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, exists, false, func, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from core.assignment import contact_zone_column, next_window_opening, not_opted_out_anywhere, open_zones
+from core.errors import Refused
+from core.hours import format_hhmm, is_within, local_now, zone
+from core.messages import campaign_window, contact_zone, outbound_row
+from core.phones import mask
+from core.scripts import render_for_contact, root_step
+from storage.models import Campaign, Contact, OptOut, User
+from storage.types import utcnow
+
+INITIAL_STATUS = "needs_message"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What a send did. ``sent`` False means nothing was written and ``reason`` says why.
+
+    ``code``: sent | already_sent | stale | not_yours | opted_out | outside_hours | not_launched |
+    not_found | not_replyable.
+    """
+
+    sent: bool
+    reason: str | None = None
+    message_id: int | None = None
+    code: str = "sent"
+    # outside_hours only: when the contact's window next opens (aware UTC).
+    opens_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class InitialCard:
+    """One contact to text now, as the texter's card shows it."""
+
+    contact_id: int
+    campaign_id: int
+    contact_name: str
+    masked_cell: str
+    body: str
+    # The contact's wall-clock time now, in their zone, and the zone's name.
+    local_time: datetime
+    timezone: str
+    # The texter's contacts waiting for a first text that can be texted now, this one included.
+    remaining: int
+    # Passed back to send_initial, so a stale card is recognised.
+    expected_status: str = INITIAL_STATUS
+
+
+def no(code: str, reason: str, opens_at: datetime | None = None) -> SendResult:
+    return SendResult(False, reason, None, code, opens_at)
+
+
+def outside_hours(campaign: Campaign, zone_name: str, now: datetime) -> SendResult | None:
+    """A refusal naming when the window opens, or None when it is open now in ``zone_name``."""
+    win = campaign_window(campaign)
+    if is_within(win, zone_name, now):
+        return None
+    opens = next_window_opening(win, zone_name, now)
+    local = opens.astimezone(zone(zone_name))
+    return no(
+        "outside_hours",
+        f"it is outside texting hours ({format_hhmm(win.start)}-{format_hhmm(win.end)}) for this contact "
+        f"({zone_name}): their window opens at {local:%H:%M} local time ({opens:%Y-%m-%d %H:%M} UTC); "
+        "send it then",
+        opens,
+    )
+
+
+def not_launched(campaign: Campaign) -> SendResult | None:
+    if campaign.status == "launched":
+        return None
+    if campaign.status == "archived":
+        return no("not_launched", f"the campaign {campaign.title!r} is archived: it sends no more texts")
+    return no(
+        "not_launched",
+        f"the campaign {campaign.title!r} has not launched yet: an admin launches it before texts can go",
+    )
+
+
+def is_listed(session: Session, organization_id: int, cell: str) -> bool:
+    return bool(
+        session.scalar(select(exists().where(OptOut.organization_id == organization_id, OptOut.cell == cell)))
+    )
+
+
+def _initial_script(session: Session, campaign: Campaign) -> str:
+    root = root_step(session, campaign.id)
+    if root is None or not root.script.strip():
+        raise Refused(
+            f"the campaign {campaign.title!r} has no initial message: an admin adds script.initial "
+            "to its YAML and applies it"
+        )
+    return root.script
+
+
+def _my_initials(campaign: Campaign, user: User) -> tuple[ColumnElement[bool], ...]:
+    return (
+        Contact.campaign_id == campaign.id,
+        Contact.assigned_user_id == user.id,
+        Contact.status == INITIAL_STATUS,
+        not_opted_out_anywhere(campaign),
+    )
+
+
+def next_initial(
+    session: Session, campaign: Campaign, user: User, now: datetime | None = None
+) -> InitialCard | None:
+    """The texter's next contact to text now (oldest first), or None when none can be texted now.
+
+    Skips contacts outside texting hours in their own zone and opted-out numbers. ``availability`` in
+    ``core.assignment`` says why there is nothing (and whether more can be requested).
+    """
+    now = now or utcnow()
+    if campaign.status != "launched":
+        return None
+    in_hours = contact_zone_column(campaign).in_(open_zones(campaign, now))
+    mine = _my_initials(campaign, user)
+    contact = session.scalars(select(Contact).where(*mine, in_hours).order_by(Contact.id).limit(1)).first()
+    if contact is None:
+        return None
+    remaining = int(session.scalar(select(func.count()).where(*mine, in_hours)) or 0)
+    zone_name = contact_zone(contact, campaign)
+    return InitialCard(
+        contact_id=contact.id,
+        campaign_id=campaign.id,
+        contact_name=f"{contact.first_name} {contact.last_name}".strip(),
+        masked_cell=mask(contact.cell),
+        body=render_for_contact(_initial_script(session, campaign), contact, user.name),
+        local_time=local_now(zone_name, now),
+        timezone=zone_name,
+        remaining=remaining,
+    )
+
+
+def _why_not(contact: Contact, user: User, expected_status: str, opted_out: bool) -> SendResult:
+    """The word for a send whose guard did not match, from the contact as it is now."""
+    if contact.opted_out or opted_out:
+        return no("opted_out", "this number opted out: it is never texted again")
+    if contact.assigned_user_id != user.id:
+        return no(
+            "not_yours",
+            "this contact is no longer assigned to you (released or reassigned): nothing was sent; "
+            "go on with your next contact",
+        )
+    if contact.status != expected_status:
+        if expected_status == INITIAL_STATUS:
+            return no("already_sent", "the first text to this contact was already sent: nothing sent twice")
+        return no(
+            "stale",
+            f"this conversation moved on (it is now {contact.status.replace('_', ' ')}): "
+            "nothing was sent; look at the latest messages and send again if still needed",
+        )
+    return no("stale", "this contact changed while you were sending: nothing was sent; try again")
+
+
+def send_initial(
+    session: Session,
+    user: User,
+    contact_id: int,
+    expected_status: str = INITIAL_STATUS,
+    now: datetime | None = None,
+) -> SendResult:
+    """Send the initial text to one contact of the texter's: queue it and move the contact to messaged.
+
+    A no-op with the reason when the contact is not the texter's (anymore), already texted, opted out,
+    outside texting hours in its zone (saying when the window opens), or its campaign is not launched.
+    """
+    if expected_status != INITIAL_STATUS:
+        raise Refused(
+            f"an initial text goes only to a contact needing a first message, not {expected_status!r}: "
+            "reply from the conversation's thread instead"
+        )
+    now = now or utcnow()
+    row = session.execute(select(Contact, Campaign).join(Campaign).where(Contact.id == contact_id)).first()
+    if row is None or row.Campaign.organization_id != user.organization_id:
+        return no("not_found", f"there is no contact {contact_id} in your organization: nothing was sent")
+    contact, campaign = row.Contact, row.Campaign
+    if contact.assigned_user_id != user.id or contact.status != INITIAL_STATUS or contact.opted_out:
+        return _why_not(contact, user, expected_status, False)
+    refusal = not_launched(campaign) or outside_hours(campaign, contact_zone(contact, campaign), now)
+    if refusal is not None:
+        return refusal
+    body = render_for_contact(_initial_script(session, campaign), contact, user.name)
+    guarded = session.execute(
+        update(Contact)
+        .where(
+            Contact.id == contact_id,
+            Contact.status == INITIAL_STATUS,
+            Contact.assigned_user_id == user.id,
+            Contact.opted_out == false(),
+            ~exists().where(OptOut.organization_id == campaign.organization_id, OptOut.cell == Contact.cell),
+        )
+        .values(status="messaged", last_message_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if guarded.rowcount != 1:
+        session.refresh(contact)
+        listed = is_listed(session, campaign.organization_id, contact.cell)
+        return _why_not(contact, user, expected_status, listed)
+    message = outbound_row(
+        session,
+        contact_id=contact.id,
+        cell=contact.cell,
+        zone_name=contact_zone(contact, campaign),
+        body=body,
+        user_id=user.id,
+        campaign=campaign,
+        now=now,
+    )
+    # Keep the in-session object true to the row for callers that read it after the send.
+    set_committed_value(contact, "status", "messaged")
+    set_committed_value(contact, "last_message_at", now)
+    return SendResult(True, None, message.id)
