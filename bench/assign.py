@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import sys
 import threading
@@ -99,7 +100,9 @@ def populate(db: Database, contacts: int, texters: int, batch: int) -> tuple[int
     return campaign, users
 
 
-def run(db: Database, campaign_id: int, user_ids: list[int]) -> tuple[list[float], list[float], dict, float]:
+def run(
+    db: Database, campaign_id: int, user_ids: list[int], think: float = 0.0
+) -> tuple[list[float], list[float], dict, float]:
     """Every texter claims until empty. Returns (claim latencies, pool waits, claimed ids by user, wall s)."""
     barrier = threading.Barrier(len(user_ids) + 1)
     pool_waits: list[float] = []
@@ -111,8 +114,11 @@ def run(db: Database, campaign_id: int, user_ids: list[int]) -> tuple[list[float
         mine: list[int] = []
         my_lat: list[float] = []
         my_wait: list[float] = []
+        rng = random.Random(user_id)
         barrier.wait()
         while True:
+            if think:
+                time.sleep(rng.expovariate(1 / think))
             t0 = time.perf_counter()
             with db.session() as session:
                 session.connection()  # check a connection out of the pool and BEGIN
@@ -121,9 +127,9 @@ def run(db: Database, campaign_id: int, user_ids: list[int]) -> tuple[list[float
                     session, session.get(Campaign, campaign_id), session.get(User, user_id), now=NOW
                 )
             t2 = time.perf_counter()
-            my_wait.append(t1 - t0)
             if not result.contact_ids:
                 break
+            my_wait.append(t1 - t0)
             my_lat.append(t2 - t1)
             mine.extend(result.contact_ids)
         with lock:
@@ -176,6 +182,12 @@ def main() -> None:
     parser.add_argument("--texters", type=int, default=500)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--pool", type=int, default=50, help="connections in the pool (default 50)")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean seconds a texter spends between requests (exponential); 0 = back-to-back, saturating",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the schema afterwards")
     args = parser.parse_args()
     if not args.url.startswith("postgresql"):
@@ -194,7 +206,7 @@ def main() -> None:
         print(
             f"populated {args.contacts:,} contacts, {len(users)} texters in {time.perf_counter() - t0:.1f} s"
         )
-        latencies, waits, claimed, wall = run(db, campaign_id, users)
+        latencies, waits, claimed, wall = run(db, campaign_id, users, args.think)
         verify(db, campaign_id, args.contacts, claimed)
         db.dispose()
     finally:
@@ -210,7 +222,8 @@ def main() -> None:
         f"python {sys.version.split()[0]}"
     )
     print(
-        f"{args.contacts:,} contacts, {args.texters} texters (threads), batch {args.batch}, pool {args.pool}"
+        f"{args.contacts:,} contacts, {args.texters} texters (threads), batch {args.batch}, "
+        f"pool {args.pool}, think {args.think:g} s"
     )
     print(
         f"claims: {len(ms):,} in {wall:.1f} s = {len(ms) / wall:,.0f} claims/s, "
@@ -221,6 +234,11 @@ def main() -> None:
         f"max {max(ms):.1f} ms"
     )
     print(f"pool wait before a claim: p50 {statistics.median(wait_ms):.1f} ms, p99 {pct(wait_ms, 99):.1f} ms")
+    total = [a + b for a, b in zip(ms, wait_ms, strict=True)]
+    print(
+        f"request to answer (wait + claim): p50 {statistics.median(total):.1f} ms, "
+        f"p99 {pct(total, 99):.1f} ms"
+    )
     print(
         f"verified: {args.contacts:,} contacts each handed out exactly once, to the texter the claim returned"
     )
