@@ -1,0 +1,540 @@
+"""A texter's reply flow (seed 000 "Send Replies"): the conversation, survey answers, the reply itself, and
+the thread's menu (canned responses, tags, escalate, opt out, close).
+
+Every call checks that the contact is the caller's: assigned to them, or escalated to them (an admin for
+an escalation with no team, a member of the team it went to). A refusal says which.
+
+A reply is idempotent by construction: the reply button carries the status the texter saw
+(``expected_status``) and the id of the newest message on their screen (``last_seen_message_id``). The
+contact row is locked (``FOR UPDATE`` on PostgreSQL; SQLite write transactions are serial) before both are
+compared, so a double click or a retried request finds the first click's own message newer than what it
+saw, and sends nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.orm import Session
+
+from core.campaigns import campaign_tags
+from core.campaigns import canned_responses as campaign_canned_responses
+from core.errors import Forbidden, NotFound, Refused
+from core.messages import contact_zone, conversation, queue_outbound
+from core.notices import add_notice
+from core.optouts import opt_out
+from core.orgs import ADMIN_ROLES, is_admin
+from core.phones import mask
+from core.scripts import render_for_contact
+from core.sending import SendResult, is_listed, no, not_launched, outside_hours
+from storage.models import (
+    Campaign,
+    Contact,
+    ContactTag,
+    InteractionStep,
+    Message,
+    QuestionResponse,
+    Tag,
+    Team,
+    TeamMember,
+    User,
+)
+from storage.types import utcnow
+
+REPLYABLE = ("needs_response", "convo")
+
+
+@dataclass(frozen=True)
+class AnswerOption:
+    step_id: int  # the child step the answer leads to (pass it to choose_answer as answer_step_id)
+    answer: str
+    response: str  # the prepared response, rendered for this contact and texter
+
+
+@dataclass(frozen=True)
+class QuestionView:
+    step_id: int
+    question: str
+    options: list[AnswerOption]
+    chosen_step_id: int | None
+
+
+@dataclass(frozen=True)
+class TagView:
+    id: int
+    name: str
+    is_escalation: bool
+    applied: bool
+
+
+@dataclass(frozen=True)
+class CannedReply:
+    id: int
+    title: str
+    text: str  # rendered for this contact and texter
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    contact_id: int
+    campaign_id: int
+    campaign_title: str
+    contact_name: str
+    # Masked for texters (last four digits); whole for admins.
+    cell: str
+    status: str
+    opted_out: bool
+    escalated: bool
+    messages: list[Message]
+    question: QuestionView | None
+    # The questions answered so far on the current path, as (question, answer).
+    answers: list[tuple[str, str]]
+    tags: list[TagView]
+    canned_responses: list[CannedReply]
+    # Pass these back to send_reply.
+    last_message_id: int | None
+    can_reply: bool
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OptOutResult:
+    message_id: int | None
+    # Why a goodbye text given was not queued (None when it was, or when none was given).
+    note: str | None = None
+
+
+# --- who may act --------------------------------------------------------------------------------------------
+
+
+def _in_team(session: Session, user: User, team_id: int) -> bool:
+    return bool(
+        session.scalar(select(exists().where(TeamMember.team_id == team_id, TeamMember.user_id == user.id)))
+    )
+
+
+def _refusal(session: Session, user: User, contact: Contact) -> str | None:
+    if contact.assigned_user_id == user.id:
+        return None
+    if contact.escalated:
+        if contact.escalated_team_id is None and is_admin(user):
+            return None
+        if contact.escalated_team_id is not None and (
+            is_admin(user) or _in_team(session, user, contact.escalated_team_id)
+        ):
+            return None
+        return "this conversation is escalated to another team or to the admins: they handle it now"
+    if contact.assigned_user_id is None:
+        return "this conversation is not assigned to anyone now: request replies to take it on"
+    return "this conversation is assigned to another texter: you can only act on your own conversations"
+
+
+def _load(session: Session, user: User, contact_id: int, *, lock: bool = False) -> Contact:
+    query = select(Contact).where(Contact.id == contact_id).execution_options(populate_existing=True)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    contact = session.scalars(query).first()
+    campaign = session.get(Campaign, contact.campaign_id) if contact is not None else None
+    if contact is None or campaign is None or campaign.organization_id != user.organization_id:
+        raise NotFound(f"there is no conversation {contact_id} in your organization: check the link or id")
+    return contact
+
+
+def owned_contact(session: Session, user: User, contact_id: int, *, lock: bool = False) -> Contact:
+    """The contact, if ``user`` may act on it; Forbidden (naming why) otherwise."""
+    contact = _load(session, user, contact_id, lock=lock)
+    reason = _refusal(session, user, contact)
+    if reason is not None:
+        raise Forbidden(reason)
+    return contact
+
+
+def _campaign(session: Session, contact: Contact) -> Campaign:
+    campaign = session.get(Campaign, contact.campaign_id)
+    assert campaign is not None  # a contact's campaign is a foreign key, checked by _load
+    return campaign
+
+
+# --- the survey -----------------------------------------------------------------------------------------
+
+
+class _Tree:
+    """A campaign's script steps and one contact's recorded answers (two queries)."""
+
+    def __init__(self, session: Session, campaign_id: int, contact_id: int) -> None:
+        steps = list(
+            session.scalars(
+                select(InteractionStep)
+                .where(InteractionStep.campaign_id == campaign_id)
+                .order_by(InteractionStep.position, InteractionStep.id)
+            )
+        )
+        self.by_id = {step.id: step for step in steps}
+        self.children: dict[int | None, list[InteractionStep]] = {}
+        for step in steps:
+            self.children.setdefault(step.parent_id, []).append(step)
+        roots = self.children.get(None, [])
+        self.root = min(roots, key=lambda s: s.id) if roots else None
+        self.answers = dict(
+            session.execute(
+                select(QuestionResponse.interaction_step_id, QuestionResponse.value).where(
+                    QuestionResponse.contact_id == contact_id
+                )
+            ).all()
+        )
+
+    def asks(self, step: InteractionStep) -> bool:
+        return bool(step.question.strip()) and bool(self.children.get(step.id))
+
+    def chosen(self, step: InteractionStep) -> InteractionStep | None:
+        value = self.answers.get(step.id)
+        if value is None:
+            return None
+        return next((c for c in self.children.get(step.id, []) if c.answer_option == value), None)
+
+    def path(self) -> list[InteractionStep]:
+        """The steps reached from the root by the recorded answers, root first."""
+        out: list[InteractionStep] = []
+        node = self.root
+        while node is not None:
+            out.append(node)
+            node = self.chosen(node)
+        return out
+
+    def current(self) -> InteractionStep | None:
+        """The question to show: the deepest step of the path that asks one (the root's first)."""
+        asking = [step for step in self.path() if self.asks(step)]
+        return asking[-1] if asking else None
+
+    def below(self, step_id: int) -> set[int]:
+        out: set[int] = set()
+        stack = [step_id]
+        while stack:
+            for child in self.children.get(stack.pop(), []):
+                out.add(child.id)
+                stack.append(child.id)
+        return out
+
+
+def _render(text: str, contact: Contact, user: User) -> str:
+    return render_for_contact(text, contact, user.name)
+
+
+def conversation_view(session: Session, user: User, contact_id: int) -> ConversationView:
+    """Everything a conversation's thread shows."""
+    contact = owned_contact(session, user, contact_id)
+    campaign = _campaign(session, contact)
+    tree = _Tree(session, campaign.id, contact.id)
+    current = tree.current()
+    question = None
+    if current is not None:
+        chosen = tree.chosen(current)
+        question = QuestionView(
+            step_id=current.id,
+            question=_render(current.question, contact, user),
+            options=[
+                AnswerOption(child.id, child.answer_option, _render(child.script, contact, user))
+                for child in tree.children.get(current.id, [])
+            ],
+            chosen_step_id=chosen.id if chosen else None,
+        )
+    answers = []
+    for step in tree.path():
+        chosen = tree.chosen(step)
+        if chosen is not None:
+            answers.append((_render(step.question, contact, user), chosen.answer_option))
+    applied = set(session.scalars(select(ContactTag.tag_id).where(ContactTag.contact_id == contact.id)))
+    offered = [tag for tag, _team in campaign_tags(session, campaign.id)]
+    extra = session.scalars(select(Tag).where(Tag.id.in_(applied - {t.id for t in offered}))).all()
+    tags = [TagView(t.id, t.name, t.is_escalation, t.id in applied) for t in [*offered, *extra]]
+    messages = conversation(session, contact.id)
+    listed = contact.opted_out or is_listed(session, campaign.organization_id, contact.cell)
+    notes = []
+    if listed:
+        notes.append("this number opted out: it is never texted again")
+    if campaign.status != "launched":
+        notes.append(f"the campaign is {campaign.status}: no texts can be sent")
+    return ConversationView(
+        contact_id=contact.id,
+        campaign_id=campaign.id,
+        campaign_title=campaign.title,
+        contact_name=f"{contact.first_name} {contact.last_name}".strip(),
+        cell=contact.cell if is_admin(user) else mask(contact.cell),
+        status=contact.status,
+        opted_out=listed,
+        escalated=contact.escalated,
+        messages=messages,
+        question=question,
+        answers=answers,
+        tags=tags,
+        canned_responses=_canned(session, campaign, contact, user),
+        last_message_id=messages[-1].id if messages else None,
+        can_reply=contact.status in REPLYABLE and not listed and campaign.status == "launched",
+        notes=notes,
+    )
+
+
+def choose_answer(session: Session, user: User, contact_id: int, step_id: int, answer_step_id: int) -> str:
+    """Record the contact's answer to ``step_id``'s question; returns the prepared response, rendered.
+
+    A new answer to a question replaces the old one and drops the answers recorded below it (they
+    followed from the old answer). Only a question on the conversation's current path can be answered.
+    """
+    contact = owned_contact(session, user, contact_id, lock=True)
+    tree = _Tree(session, contact.campaign_id, contact.id)
+    step = tree.by_id.get(step_id)
+    answer = tree.by_id.get(answer_step_id)
+    if step is None or not tree.asks(step):
+        raise Refused(f"step {step_id} is not a question of this campaign's script: reload the conversation")
+    if answer is None or answer.parent_id != step.id:
+        raise Refused(
+            f"step {answer_step_id} is not an answer to the question {step.question!r}: "
+            "pick one of its options"
+        )
+    if step.id not in {s.id for s in tree.path()}:
+        raise Refused(
+            f"the question {step.question!r} does not follow from the answers given so far: "
+            "answer the earlier question first, or reload the conversation"
+        )
+    session.execute(
+        delete(QuestionResponse).where(
+            QuestionResponse.contact_id == contact.id,
+            QuestionResponse.interaction_step_id.in_({step.id} | tree.below(step.id)),
+        )
+    )
+    session.add(
+        QuestionResponse(
+            contact_id=contact.id, interaction_step_id=step.id, value=answer.answer_option, user_id=user.id
+        )
+    )
+    session.flush()
+    return _render(answer.script, contact, user)
+
+
+# --- replying -------------------------------------------------------------------------------------------
+
+
+def send_reply(
+    session: Session,
+    user: User,
+    contact_id: int,
+    body: str,
+    expected_status: str,
+    now: datetime | None = None,
+    *,
+    last_seen_message_id: int | None = None,
+) -> SendResult:
+    """Queue the texter's reply and move the contact to ``convo``.
+
+    ``expected_status`` is the status the texter's screen showed (needs_response or convo);
+    ``last_seen_message_id`` the newest message on it (``ConversationView.last_message_id``). When the
+    contact moved on or a newer message exists (the first of a double click, or a new text from the
+    contact) nothing is sent and the result says why. Refused outright: an empty body, a status no reply
+    goes from. Outside texting hours nothing is sent and the result says when the window opens.
+    """
+    body = (body or "").strip()
+    if not body:
+        raise Refused("the reply is empty: pick an answer, a canned response, or write the text")
+    if expected_status not in REPLYABLE:
+        raise Refused(
+            f"a reply goes to a conversation that needs a response or is ongoing, not {expected_status!r}: "
+            "send the first text from your initials card"
+        )
+    now = now or utcnow()
+    contact = _load(session, user, contact_id, lock=True)
+    reason = _refusal(session, user, contact)
+    if reason is not None:
+        return no("not_yours", f"{reason}: nothing was sent")
+    campaign = _campaign(session, contact)
+    if contact.opted_out or is_listed(session, campaign.organization_id, contact.cell):
+        return no("opted_out", "this number opted out: it is never texted again")
+    if last_seen_message_id is not None:
+        newer = session.scalars(
+            select(Message)
+            .where(Message.contact_id == contact.id, Message.id > last_seen_message_id)
+            .order_by(Message.id)
+        ).all()
+        if any(m.direction == "out" and m.user_id == user.id and m.body == body for m in newer):
+            return no("already_sent", "this reply was already sent: nothing sent twice")
+        if newer:
+            return no(
+                "stale",
+                "the conversation has newer messages than the ones you saw: nothing was sent; read them "
+                "and send again if still needed",
+            )
+    if contact.status != expected_status:
+        if contact.status not in REPLYABLE:
+            return no(
+                "not_replyable",
+                f"this conversation is {contact.status.replace('_', ' ')}: there is nothing to reply to",
+            )
+        return no(
+            "stale",
+            f"this conversation moved on (it is now {contact.status.replace('_', ' ')}): nothing was sent; "
+            "look at the latest messages and send again if still needed",
+        )
+    refusal = not_launched(campaign) or outside_hours(campaign, contact_zone(contact, campaign), now)
+    if refusal is not None:
+        return refusal
+    message = queue_outbound(session, contact, body, user_id=user.id, campaign=campaign, now=now)
+    contact.status = "convo"
+    session.flush()
+    return SendResult(True, None, message.id)
+
+
+def _canned(session: Session, campaign: Campaign, contact: Contact, user: User) -> list[CannedReply]:
+    return [
+        CannedReply(item.id, item.title, _render(item.text, contact, user))
+        for item in campaign_canned_responses(session, campaign.id)
+    ]
+
+
+def canned_responses(session: Session, user: User, contact_id: int) -> list[CannedReply]:
+    """The campaign's canned responses, rendered for this contact and texter."""
+    contact = owned_contact(session, user, contact_id)
+    return _canned(session, _campaign(session, contact), contact, user)
+
+
+# --- the thread's menu ----------------------------------------------------------------------------------
+
+
+def _escalate(session: Session, user: User, contact: Contact, team_id: int | None, why: str) -> None:
+    campaign = _campaign(session, contact)
+    team = None
+    if team_id is not None:
+        team = session.get(Team, team_id)
+        if team is None or team.organization_id != campaign.organization_id:
+            raise NotFound(f"there is no team {team_id} in your organization: pick one of its teams")
+    contact.escalated = True
+    contact.escalated_team_id = team_id
+    contact.assigned_user_id = None
+    contact.assigned_at = None
+    if team is not None:
+        recipients = session.scalars(select(TeamMember.user_id).where(TeamMember.team_id == team.id))
+    else:
+        recipients = session.scalars(
+            select(User.id).where(
+                User.organization_id == campaign.organization_id, User.role.in_(ADMIN_ROLES)
+            )
+        )
+    payload = {
+        "campaign_title": campaign.title,
+        "contact_name": f"{contact.first_name} {contact.last_name}".strip(),
+        "masked_cell": mask(contact.cell),
+        "by": user.name,
+        "team": team.name if team else None,
+        "why": why,
+    }
+    for recipient in sorted(set(recipients)):
+        add_notice(
+            session,
+            user_id=recipient,
+            kind="escalated",
+            contact_id=contact.id,
+            campaign_id=campaign.id,
+            payload=payload,
+        )
+    session.flush()
+
+
+def escalate(session: Session, user: User, contact_id: int, team_id: int | None = None) -> None:
+    """Take the conversation out of the pools and out of the texter's hands, to ``team_id`` or the admins."""
+    contact = owned_contact(session, user, contact_id, lock=True)
+    _escalate(session, user, contact, team_id, "escalated")
+
+
+def _tag(session: Session, user: User, contact: Contact, tag_id: int) -> Tag:
+    campaign = _campaign(session, contact)
+    tag = session.get(Tag, tag_id)
+    if tag is None or tag.organization_id != campaign.organization_id:
+        raise NotFound(f"there is no tag {tag_id} in your organization: pick one of the campaign's tags")
+    return tag
+
+
+def add_tag(session: Session, user: User, contact_id: int, tag_id: int) -> bool:
+    """Tag the conversation; an escalation tag escalates it too. Returns True when it escalated."""
+    contact = owned_contact(session, user, contact_id, lock=True)
+    tag = _tag(session, user, contact, tag_id)
+    offered = {t.id for t, _team in campaign_tags(session, contact.campaign_id)}
+    if offered and tag.id not in offered:
+        raise Refused(f"the tag {tag.name!r} is not offered in this campaign: pick one of its tags")
+    if session.get(ContactTag, (contact.id, tag.id)) is None:
+        session.add(ContactTag(contact_id=contact.id, tag_id=tag.id, user_id=user.id))
+        session.flush()
+    if tag.is_escalation:
+        _escalate(session, user, contact, tag.team_id, f"tagged {tag.name}")
+        return True
+    return False
+
+
+def remove_tag(session: Session, user: User, contact_id: int, tag_id: int) -> None:
+    """Untag the conversation. Removing its last escalation tag puts it back in the unassigned pool."""
+    contact = owned_contact(session, user, contact_id, lock=True)
+    tag = _tag(session, user, contact, tag_id)
+    link = session.get(ContactTag, (contact.id, tag.id))
+    if link is None:
+        return
+    session.delete(link)
+    session.flush()
+    if tag.is_escalation and contact.escalated:
+        still = session.scalar(
+            select(
+                exists().where(
+                    ContactTag.contact_id == contact.id,
+                    ContactTag.tag_id == Tag.id,
+                    Tag.is_escalation.is_(True),
+                )
+            )
+        )
+        if not still:
+            contact.escalated = False
+            contact.escalated_team_id = None
+            session.flush()
+
+
+def opt_out_contact(
+    session: Session, user: User, contact_id: int, message: str | None = None, now: datetime | None = None
+) -> OptOutResult:
+    """Opt the number out org-wide and close it; ``message`` (a goodbye) is queued first when it may go.
+
+    The goodbye is skipped, with a note, when the number is already on the opt-out list (a text would
+    only draw the carrier's "unsubscribed" error), outside texting hours, or the campaign is not launched.
+    The opt-out itself always happens.
+    """
+    now = now or utcnow()
+    contact = owned_contact(session, user, contact_id, lock=True)
+    campaign = _campaign(session, contact)
+    message_id = None
+    note = None
+    if message is not None and message.strip():
+        refusal = None
+        if contact.opted_out or is_listed(session, campaign.organization_id, contact.cell):
+            refusal = no("opted_out", "the number had already opted out, so the message was not sent")
+        refusal = (
+            refusal or not_launched(campaign) or outside_hours(campaign, contact_zone(contact, campaign), now)
+        )
+        if refusal is None:
+            message_id = queue_outbound(
+                session, contact, message.strip(), user_id=user.id, campaign=campaign, now=now
+            ).id
+        else:
+            note = f"opted out without the message: {refusal.reason}"
+    opt_out(
+        session,
+        campaign.organization_id,
+        contact.cell,
+        source="texter",
+        reason="opted out by the texter",
+        user_id=user.id,
+    )
+    session.refresh(contact)
+    return OptOutResult(message_id, note)
+
+
+def close(session: Session, user: User, contact_id: int) -> None:
+    """Close (skip) the conversation; a new text from the contact reopens it."""
+    contact = owned_contact(session, user, contact_id, lock=True)
+    contact.status = "closed"
+    session.flush()
