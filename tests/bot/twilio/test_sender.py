@@ -36,10 +36,10 @@ def standin():
 
 def make_sender(db: Database, api_url: str, options: SenderOptions = FAST, **settings) -> OutboxSender:
     cfg = h.twilio_settings(api_url, **settings)
-    return OutboxSender(db, TwilioGateway(build_client(cfg, timeout=5), cfg), options)
+    return OutboxSender(db, TwilioGateway(build_client(cfg, timeout=30), cfg), options)
 
 
-async def run_until_drained(sender: OutboxSender, timeout: float = 20) -> None:
+async def run_until_drained(sender: OutboxSender, timeout: float = 60) -> None:
     await sender.start()
     try:
         await sender.drain(timeout)
@@ -187,10 +187,10 @@ async def test_rate_limit_is_held(db, org_id, standin) -> None:
     await run_until_drained(make_sender(db, standin.url, options))
     arrivals = sorted(r.at for r in standin.messages())
     assert len(arrivals) == 6
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
-    # Each text waits for its token: no two closer than the rate allows (small scheduling slack).
-    assert min(gaps) >= 0.8 / rate
-    assert arrivals[-1] - arrivals[0] >= 0.9 * 5 / rate
+    # Each text waits for its token: 6 texts span at least 5 intervals, and no 3 intervals run short
+    # (a little slack for the time a request spends between the token and the wire).
+    assert arrivals[-1] - arrivals[0] >= 0.95 * 5 / rate
+    assert all(arrivals[i + 3] - arrivals[i] >= 3 / rate - 0.5 / rate for i in range(3))
 
 
 def test_token_bucket_spaces_reservations() -> None:

@@ -1,0 +1,130 @@
+"""Twilio's webhooks: ``POST /twilio/sms`` (an inbound text) and ``POST /twilio/status`` (a delivery report).
+
+Every request must carry a valid ``X-Twilio-Signature`` for ``TEXTBANK_PUBLIC_URL`` + the path (Twilio
+signs the exact URL it called); anything else gets 403 and changes nothing. The database work runs in a
+thread so the event loop keeps answering. An inbound text is stored before we answer: Twilio only
+retries when it gets no 2xx, and a text acknowledged but not stored would be lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from aiohttp import web
+from multidict import MultiDictProxy
+from sqlalchemy.orm import Session
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from bot.config import Settings
+from bot.web import in_session, settings_key
+from core import outbox
+from core.inbound import receive_inbound
+
+log = logging.getLogger(__name__)
+
+SMS_PATH = "/twilio/sms"
+STATUS_PATH = "/twilio/status"
+FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_MEDIA = 10  # Twilio delivers at most 10 media items per MMS
+EMPTY_TWIML = str(MessagingResponse())
+
+validator_key = web.AppKey("twilio_validator", RequestValidator)
+
+
+def add_twilio_routes(app: web.Application) -> None:
+    """Register the two webhooks on ``app`` (built by ``bot.web.create_app``)."""
+    settings = app[settings_key]
+    if settings.twilio_auth_token:
+        app[validator_key] = RequestValidator(settings.twilio_auth_token)
+    app.router.add_post(SMS_PATH, inbound_sms)
+    app.router.add_post(STATUS_PATH, status_callback)
+
+
+class BadRequest(web.HTTPBadRequest):
+    def __init__(self, reason: str) -> None:
+        super().__init__(text=reason + "\n", content_type="text/plain")
+
+
+async def signed_form(request: web.Request) -> MultiDictProxy[str]:
+    """The request's form fields, once its content type, size and Twilio signature are right."""
+    if request.content_type != FORM_TYPE:
+        raise web.HTTPUnsupportedMediaType(
+            text=f"send the fields as {FORM_TYPE}\n", content_type="text/plain"
+        )
+    try:
+        form = await request.post()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the form body could not be read: {exc}") from exc
+    settings: Settings = request.app[settings_key]
+    validator = request.app.get(validator_key)
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if validator is None or not settings.public_url:
+        log.warning(
+            "twilio webhook refused: set TWILIO_AUTH_TOKEN and TEXTBANK_PUBLIC_URL to accept webhooks"
+        )
+        raise web.HTTPForbidden(text="webhook signatures cannot be checked on this server\n")
+    url = settings.public_url + str(request.rel_url)
+    if not signature or not validator.validate(url, form, signature):
+        log.warning("twilio webhook refused: bad or missing X-Twilio-Signature for %s", url)
+        raise web.HTTPForbidden(text="invalid X-Twilio-Signature\n")
+    return form  # type: ignore[return-value]
+
+
+def required(fields: Mapping[str, str], *names: str) -> list[str]:
+    missing = [name for name in names if not fields.get(name, "").strip()]
+    if missing:
+        raise BadRequest(f"missing field(s): {', '.join(missing)}")
+    return [fields[name].strip() for name in names]
+
+
+def media_urls(fields: Mapping[str, str]) -> list[str]:
+    try:
+        count = int(fields.get("NumMedia", "0") or 0)
+    except ValueError as exc:
+        raise BadRequest("NumMedia must be a whole number") from exc
+    urls = []
+    for index in range(min(max(count, 0), MAX_MEDIA)):
+        url = fields.get(f"MediaUrl{index}", "").strip()
+        if url:
+            urls.append(url)
+    return urls
+
+
+async def inbound_sms(request: web.Request) -> web.Response:
+    fields = await signed_form(request)
+    sid = (fields.get("MessageSid") or fields.get("SmsMessageSid") or "").strip()
+    if not sid:
+        raise BadRequest("missing field(s): MessageSid")
+    from_cell, to = required(fields, "From", "To")
+    body = fields.get("Body", "")
+    media = media_urls(fields)
+    service = fields.get("MessagingServiceSid", "").strip() or None
+
+    def store(session: Session) -> bool:
+        return receive_inbound(
+            session,
+            from_cell=from_cell,
+            to=to,
+            body=body,
+            provider_sid=sid,
+            media=media,
+            messaging_service_sid=service,
+        ).stored
+
+    if not await in_session(request.app, store):
+        log.info("twilio webhook: %s was already stored (a retry)", sid)
+    return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+
+
+async def status_callback(request: web.Request) -> web.Response:
+    fields = await signed_form(request)
+    sid, status = required(fields, "MessageSid", "MessageStatus")
+    code_text = fields.get("ErrorCode", "").strip()
+    try:
+        code = int(code_text) if code_text else None
+    except ValueError as exc:
+        raise BadRequest("ErrorCode must be a whole number") from exc
+    await in_session(request.app, lambda session: outbox.apply_status_callback(session, sid, status, code))
+    return web.Response(status=204)

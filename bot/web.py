@@ -1,0 +1,145 @@
+"""The one aiohttp server: Twilio's webhooks, ``GET /healthz``, and whatever routes adapters add.
+
+``create_app(settings, db, hooks=...)`` builds the Application; each hook gets the app and adds its own
+routes (the Twilio webhooks are one; the Slack adapter adds ``POST /slack/events`` the same way).
+``WebServer`` runs it as a runtime component. Database work goes through ``in_session``/``in_read``:
+a thread pool of its own, so a slow query never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from storage import Database
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+RouteHook = Callable[[web.Application], None]
+
+MAX_BODY = 64 * 1024
+DB_THREADS = 8
+HEALTH_TIMEOUT = 5.0
+
+settings_key = web.AppKey("settings", Settings)
+db_key = web.AppKey("db", Database)
+executor_key = web.AppKey("db_executor", ThreadPoolExecutor)
+
+
+def create_app(
+    settings: Settings,
+    db: Database,
+    hooks: Iterable[RouteHook] | None = None,
+    *,
+    max_body: int = MAX_BODY,
+    db_threads: int = DB_THREADS,
+) -> web.Application:
+    """The Application with ``/healthz`` and the routes of ``hooks`` (default: the Twilio webhooks).
+
+    Bodies over ``max_body`` bytes are refused with 413 before they are read.
+    """
+    from bot.twilio.webhooks import add_twilio_routes
+
+    app = web.Application(client_max_size=max_body)
+    app[settings_key] = settings
+    app[db_key] = db
+    app[executor_key] = ThreadPoolExecutor(db_threads, thread_name_prefix="web-db")
+    app.router.add_get("/healthz", healthz)
+    for hook in (add_twilio_routes,) if hooks is None else hooks:
+        hook(app)
+    app.on_cleanup.append(_shutdown_executor)
+    return app
+
+
+async def _shutdown_executor(app: web.Application) -> None:
+    app[executor_key].shutdown(wait=True)
+
+
+async def in_session(app: web.Application, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in a write transaction on the app's database threads."""
+    db = app[db_key]
+
+    def run() -> T:
+        with db.session() as session:
+            return work(session)
+
+    return await asyncio.get_running_loop().run_in_executor(app[executor_key], run)
+
+
+async def in_read(app: web.Application, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in a read-only transaction on the app's database threads."""
+    db = app[db_key]
+
+    def run() -> T:
+        with db.read() as session:
+            return work(session)
+
+    return await asyncio.get_running_loop().run_in_executor(app[executor_key], run)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        await asyncio.wait_for(
+            in_read(request.app, lambda session: session.execute(text("SELECT 1")).scalar()), HEALTH_TIMEOUT
+        )
+    except Exception as exc:
+        log.warning("healthz: database unreachable: %s: %s", exc.__class__.__name__, exc)
+        return web.json_response(
+            {"ok": False, "database": f"unreachable: {exc.__class__.__name__}"}, status=503
+        )
+    return web.json_response({"ok": True, "database": "ok"})
+
+
+class WebServer:
+    """The aiohttp server as a runtime component."""
+
+    name = "web"
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def description(self) -> str:
+        routes = sorted(
+            {
+                f"{route.method} {route.resource.canonical}"
+                for route in self.app.router.routes()
+                if route.resource
+            }
+            - {"HEAD /healthz"}
+        )
+        public = (
+            self.app[settings_key].public_url or "(TEXTBANK_PUBLIC_URL unset: Twilio webhooks are refused)"
+        )
+        return f"web: listening on {self.url}, public URL {public}; routes {', '.join(routes)}"
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
