@@ -367,8 +367,8 @@ class Notice(Base):
 class SlackThread(Base):
     """Where a conversation lives in Slack: the texter's DM thread and its control message.
 
-    Kept by the Slack adapter; ``last_notice_id`` is the newest notice already posted into the thread, so a
-    notice requeued after a crash is not posted twice.
+    Kept by the Slack adapter. ``last_message_id`` is the newest message of the conversation already posted
+    into the thread: it is advanced (compare-and-set) before posting, so a message is never posted twice.
     """
 
     __tablename__ = "slack_threads"
@@ -380,5 +380,5 @@ class SlackThread(Base):
     channel_id: Mapped[str] = mapped_column(String(64))
     thread_ts: Mapped[str] = mapped_column(String(32))
     control_ts: Mapped[str | None] = mapped_column(String(32))
-    last_notice_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_message_id: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -114,7 +114,7 @@ def build_app(
     process_before_response: bool = False,
 ) -> AsyncApp:
     """The Bolt app with every textbank handler registered (``app.deps`` holds the shared pieces)."""
-    from bot.slack import commands, home, modals, texters
+    from bot.slack import adhoc, commands, conversations, home, modals, texters
 
     client = client or make_client(settings.slack_bot_token, settings.slack_api_url)
     app = AsyncApp(
@@ -128,6 +128,8 @@ def build_app(
     modals.register(app, deps)
     texters.register(app, deps)
     home.register(app, deps)
+    conversations.register(app, deps)
+    adhoc.register(app, deps)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

@@ -11,8 +11,10 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from core.conversations import ConversationView
 from core.sending import InitialCard
 from core.stats import CampaignStats, ReviewRow, TexterCounts
+from storage.models import Message
 
 Block = dict[str, Any]
 
@@ -259,3 +261,180 @@ def send_note(sent: bool, name: str, reason: str | None) -> str:
     if sent:
         return f":white_check_mark: Sent to {escape(name or 'the contact')}."
     return f":warning: Not sent: {escape(reason or 'nothing to send')}"
+
+
+# --- conversation threads ----------------------------------------------------------------------------------
+
+MAX_DRAFT = 1600  # what fits in a button value with its JSON escaping; longer texts are split by carriers
+
+
+def thread_parent(view: ConversationView) -> tuple[str, list[Block]]:
+    name = escape(view.contact_name or "(no name)")
+    text = f"Conversation with {view.contact_name or 'a contact'} ({view.cell}) — {view.campaign_title}"
+    return text, [
+        section(f":speech_balloon: *{name}* {view.cell}\n_{escape(view.campaign_title)}_"),
+        context("Their texts and yours appear in this thread; answer with the controls at the bottom."),
+    ]
+
+
+def thread_line(message: Message, contact_name: str, texter_id: int) -> str:
+    if message.direction == "in":
+        media = (
+            f" (+{len(message.media)} attachment{'s' if len(message.media) > 1 else ''})"
+            if message.media
+            else ""
+        )
+        return f"*{escape(contact_name or 'Contact')}*: {escape(message.body)}{media}"
+    who = "You" if message.user_id == texter_id else "Sent"
+    failed = " :warning: _not delivered_" if message.status in ("failed", "undelivered") else ""
+    return f"*{who}*: {escape(message.body)}{failed}"
+
+
+def _option(text: str, val: str) -> Block:
+    return {"type": "option", "text": {"type": "plain_text", "text": (text or "-")[:75]}, "value": val[:150]}
+
+
+def control_message(
+    view: ConversationView, draft: str = "", note: str = "", adhoc: bool = False
+) -> list[Block]:
+    """The thread's control: the current question as a select, the reply to send, Send / Edit, the menu."""
+    c = view.contact_id
+    out: list[Block] = []
+    if note:
+        out.append(context(note))
+    for line in view.notes:
+        out.append(context(f":information_source: {escape(line)}"))
+    answered = "\n".join(f"• {escape(q)} → *{escape(a)}*" for q, a in view.answers)
+    status = view.status.replace("_", " ")
+    out.append(section(f"Status: *{status}*" + (f"\n{answered}" if answered else "")))
+    if view.question is not None and view.question.options:
+        question = view.question
+        select_el: Block = {
+            "type": "static_select",
+            "action_id": "tb_answer",
+            "placeholder": {"type": "plain_text", "text": "Their answer"},
+            "options": [
+                _option(o.answer, value(c=c, q=question.step_id, a=o.step_id)) for o in question.options[:100]
+            ],
+        }
+        chosen = next((o for o in question.options if o.step_id == question.chosen_step_id), None)
+        if chosen is not None:
+            select_el["initial_option"] = _option(
+                chosen.answer, value(c=c, q=question.step_id, a=chosen.step_id)
+            )
+        block = section(f"*{escape(question.question)}*")
+        block["accessory"] = select_el
+        out.append(block)
+    elif not view.answers and view.status in ("needs_response", "convo"):
+        out.append(context("No survey question for this conversation."))
+    draft = draft[:MAX_DRAFT]
+    if view.can_reply:
+        if draft:
+            out.append(section("*Reply*\n" + quote(draft)))
+        else:
+            out.append(
+                context("Pick their answer to fill in the prepared reply, choose a canned response, or Edit.")
+            )
+        buttons = []
+        if draft:
+            buttons.append(
+                button(
+                    "Send",
+                    "tb_reply_send",
+                    value(c=c, s=view.status, m=view.last_message_id or 0, b=draft),
+                    style="primary",
+                )
+            )
+        buttons.append(button("Edit", "tb_reply_edit", value(c=c, b=draft)))
+        out.append(actions(*buttons, _menu(view, adhoc), block_id="reply"))
+    else:
+        out.append(actions(_menu(view, adhoc), block_id="reply"))
+    return out
+
+
+def _menu(view: ConversationView, adhoc: bool) -> Block:
+    c = view.contact_id
+    groups = []
+    if view.canned_responses and view.can_reply:
+        groups.append(
+            (
+                "Canned responses",
+                [_option(r.title, value(c=c, x="canned", i=r.id)) for r in view.canned_responses[:30]],
+            )
+        )
+    tags = [t for t in view.tags if not t.applied][:30]
+    if tags:
+        groups.append(
+            (
+                "Tag",
+                [
+                    _option(("Escalate: " if t.is_escalation else "") + t.name, value(c=c, x="tag", i=t.id))
+                    for t in tags
+                ],
+            )
+        )
+    conversation = [_option("Escalate to an admin", value(c=c, x="escalate"))]
+    if not view.opted_out:
+        conversation.append(_option("Opt out", value(c=c, x="optout")))
+    conversation.append(_option("Complete the chat" if adhoc else "Close", value(c=c, x="close")))
+    groups.append(("Conversation", conversation))
+    return {
+        "type": "static_select",
+        "action_id": "tb_menu",
+        "placeholder": {"type": "plain_text", "text": "More…"},
+        "option_groups": [
+            {"label": {"type": "plain_text", "text": label}, "options": opts} for label, opts in groups
+        ],
+    }
+
+
+def edit_modal(contact_id: int, draft: str, meta: str) -> Block:
+    return {
+        "type": "modal",
+        "callback_id": "tb_reply_edit",
+        "title": {"type": "plain_text", "text": "Edit reply"},
+        "submit": {"type": "plain_text", "text": "Use this text"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "private_metadata": meta,
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "body",
+                "label": {"type": "plain_text", "text": "Reply"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "v",
+                    "multiline": True,
+                    "max_length": MAX_DRAFT,
+                    **({"initial_value": draft} if draft else {}),
+                },
+            }
+        ],
+    }
+
+
+def notice_text(kind: str, payload: dict[str, Any]) -> str:
+    """A notice that is not a thread message, as one line for the texter's DM."""
+    title = escape(str(payload.get("campaign_title") or "your campaign"))
+    if kind == "released":
+        by = f" by {escape(str(payload['by']))}" if payload.get("by") else ""
+        return (
+            f":leftwards_arrow_with_hook: {payload.get('total', 0)} of your contacts in *{title}* "
+            f"were released{by} "
+            f"({payload.get('initials', 0)} unsent, {payload.get('replies', 0)} unhandled replies); "
+            "they are back in the pool."
+        )
+    if kind == "assigned":
+        by = f" by {escape(str(payload['by']))}" if payload.get("by") else ""
+        return (
+            f":inbox_tray: You were given {payload.get('initials', 0)} first texts to send in *{title}*{by}."
+        )
+    if kind == "failed":
+        return f":warning: A text was not delivered: {escape(str(payload.get('reason') or 'unknown error'))}"
+    if kind == "escalated":
+        who = escape(str(payload.get("contact_name") or payload.get("masked_cell") or "a contact"))
+        return (
+            f":rotating_light: {escape(str(payload.get('by') or 'A texter'))} escalated *{who}* in *{title}*."
+        )
+    text = payload.get("text") or payload.get("body") or ""
+    return f"{kind.replace('_', ' ')}: {escape(str(text))}" if text else kind.replace("_", " ")

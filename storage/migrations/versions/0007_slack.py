@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("channel_id", sa.String(length=64), nullable=False),
         sa.Column("thread_ts", sa.String(length=32), nullable=False),
         sa.Column("control_ts", sa.String(length=32), nullable=True),
-        sa.Column("last_notice_id", sa.BigInteger(), nullable=False),
+        sa.Column("last_message_id", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["contact_id"], ["contacts.id"], name=op.f("fk_slack_threads_contact_id_contacts"), ondelete="CASCADE"

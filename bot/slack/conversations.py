@@ -1,0 +1,313 @@
+"""Conversation threads in the texter's DM with the bot, and the clicks on their control message.
+
+A thread's parent names the contact and campaign; the contact's texts and the texter's sent texts are
+posted in order (each exactly once: see ``threads.advance``); the control message at the bottom holds
+the current question as a select, the reply to send with **Send** and **Edit**, and a menu (canned
+responses, tags, escalate, opt out, close). After any change the control message is posted anew at the
+bottom and the old one deleted, so it always sits under the newest text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.orm import Session
+
+from bot.slack import blocks, threads
+from bot.slack.app import SlackDeps
+from bot.slack.context import Actor, in_read, in_session
+from bot.slack.modals import load_value
+from core import adhoc, assignment, campaigns, conversations, orgs, stats
+from core.errors import Refused
+from storage.models import Campaign
+
+log = logging.getLogger("textbank.slack")
+MAX_THREADS_PER_CLICK = 25
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    view: conversations.ConversationView
+    adhoc: bool
+
+
+class ThreadBusy(Exception):
+    """Another worker is creating this thread right now: try the notice again shortly."""
+
+
+def _snapshot(session: Session, user_id: int, contact_id: int) -> Snapshot:
+    view = conversations.conversation_view(session, orgs.get_user(session, user_id), contact_id)
+    campaign = session.get(Campaign, view.campaign_id)
+    return Snapshot(view, bool(campaign and campaign.kind == "adhoc"))
+
+
+class Threads:
+    """Posting into conversation threads for one Slack workspace connection."""
+
+    def __init__(self, deps: SlackDeps) -> None:
+        self.deps = deps
+        self._locks: dict[tuple[int, int], asyncio.Lock] = {}
+
+    def _lock(self, user_id: int, contact_id: int) -> asyncio.Lock:
+        return self._locks.setdefault((user_id, contact_id), asyncio.Lock())
+
+    async def sync(
+        self, slack_user_id: str, user_id: int, contact_id: int, *, draft: str = "", note: str = ""
+    ) -> bool:
+        """Bring the thread up to date: new texts posted in order, the control message anew at the bottom.
+
+        Returns False when the conversation is no longer the user's (nothing is posted then).
+        """
+        async with self._lock(user_id, contact_id):
+            try:
+                snap = await in_read(self.deps.db, lambda s: _snapshot(s, user_id, contact_id))
+            except Refused:
+                return False
+            channel = await self.deps.dm_channel(slack_user_id)
+            ref, created = await in_session(
+                self.deps.db, lambda s: threads.claim(s, contact_id, user_id, channel)
+            )
+            if created:
+                text, parent = blocks.thread_parent(snap.view)
+                try:
+                    posted = await self.deps.client.chat_postMessage(
+                        channel=channel, text=text, blocks=parent
+                    )
+                except Exception:
+                    await in_session(self.deps.db, lambda s: threads.forget(s, ref.id))
+                    raise
+                await in_session(self.deps.db, lambda s: threads.set_parent(s, ref.id, str(posted["ts"])))
+                ref = threads.ThreadRef(ref.id, channel, str(posted["ts"]), None, 0)
+            elif not ref.ready:
+                raise ThreadBusy(f"thread of contact {contact_id} is being created")
+            await self._post_new_messages(ref, snap.view, user_id)
+            await self._repost_control(ref, snap, draft, note)
+            return True
+
+    async def _post_new_messages(
+        self, ref: threads.ThreadRef, view: conversations.ConversationView, user_id: int
+    ) -> None:
+        new = [m for m in view.messages if m.id > ref.last_message_id]
+        if not new:
+            return
+        newest = new[-1].id
+        won = await in_session(
+            self.deps.db, lambda s: threads.advance(s, ref.id, ref.last_message_id, newest)
+        )
+        if not won:
+            return  # another worker posts these
+        for message in new:
+            line = blocks.thread_line(message, view.contact_name, user_id)
+            await self.deps.client.chat_postMessage(
+                channel=ref.channel_id, thread_ts=ref.thread_ts, text=line, blocks=[blocks.section(line)]
+            )
+
+    async def _repost_control(self, ref: threads.ThreadRef, snap: Snapshot, draft: str, note: str) -> None:
+        control = blocks.control_message(snap.view, draft, note, snap.adhoc)
+        posted = await self.deps.client.chat_postMessage(
+            channel=ref.channel_id, thread_ts=ref.thread_ts, text="Reply controls", blocks=control
+        )
+        old = await in_session(self.deps.db, lambda s: threads.set_control(s, ref.id, str(posted["ts"])))
+        if old and old != posted["ts"]:
+            try:
+                await self.deps.client.chat_delete(channel=ref.channel_id, ts=old)
+            except SlackApiError as exc:  # already gone: nothing to tidy
+                log.info("could not delete old control message: %s", exc.response.get("error"))
+
+    async def update_control(
+        self, actor: Actor, contact_id: int, channel: str, ts: str, *, draft: str = "", note: str = ""
+    ) -> None:
+        """Redraw the clicked control message in place (a choice that sends nothing)."""
+        try:
+            snap = await in_read(self.deps.db, lambda s: _snapshot(s, actor.user_id, contact_id))
+        except (
+            Refused
+        ) as exc:  # no longer theirs (escalated, released): the note, or why, replaces the controls
+            shown = [blocks.section(note)] if note else blocks.refusal(exc.reason)
+            await self.deps.client.chat_update(channel=channel, ts=ts, text=note or exc.reason, blocks=shown)
+            return
+        control = blocks.control_message(snap.view, draft, note, snap.adhoc)
+        await self.deps.client.chat_update(channel=channel, ts=ts, text="Reply controls", blocks=control)
+
+
+def threads_of(deps: SlackDeps) -> Threads:
+    existing = getattr(deps, "_threads", None)
+    if existing is None:
+        existing = Threads(deps)
+        deps._threads = existing  # type: ignore[attr-defined]
+    return existing
+
+
+def _replies_to_show(session: Session, actor: Actor, campaign_id: int) -> tuple[list[int], str | None]:
+    """Claim more replies when dynamic assignment allows, and list the texter's unhandled replies."""
+    user = orgs.get_user(session, actor.user_id)
+    campaign = campaigns.get_campaign(session, actor.org_id, str(campaign_id))
+    claimed = assignment.request_replies(session, campaign, user)
+    mine = stats.filtered_contacts(session, campaign, status="needs_response", texter=user)
+    ids = sorted(set(mine) | set(claimed.contact_ids))
+    return ids, (None if claimed.contact_ids or ids else claimed.reason)
+
+
+async def request_replies(deps: SlackDeps, actor: Actor, campaign_id: int) -> None:
+    """Send Replies: open a thread for each of the texter's unhandled replies (claiming more if allowed)."""
+    try:
+        ids, reason = await in_session(deps.db, lambda s: _replies_to_show(s, actor, campaign_id))
+    except Refused as exc:
+        await deps.dm(actor.slack_user_id, exc.reason, blocks.refusal(exc.reason))
+        return
+    if not ids:
+        text = f"No replies waiting for you: {reason}" if reason else "No replies waiting for you right now."
+        await deps.dm(actor.slack_user_id, text)
+        return
+    worker = threads_of(deps)
+    for contact_id in ids[:MAX_THREADS_PER_CLICK]:
+        await worker.sync(actor.slack_user_id, actor.user_id, contact_id)
+    more = (
+        f" ({len(ids) - MAX_THREADS_PER_CLICK} more after these)" if len(ids) > MAX_THREADS_PER_CLICK else ""
+    )
+    await deps.dm(
+        actor.slack_user_id, f"{min(len(ids), MAX_THREADS_PER_CLICK)} conversations to answer{more}."
+    )
+
+
+def _menu_action(session: Session, actor: Actor, data: dict[str, Any]) -> tuple[str, str]:
+    """Run the menu choice in core; returns (draft, note)."""
+    user = orgs.get_user(session, actor.user_id)
+    contact_id = int(data["c"])
+    what = data.get("x")
+    if what == "canned":
+        for item in conversations.canned_responses(session, user, contact_id):
+            if item.id == int(data.get("i", 0)):
+                return item.text, f"Canned response: {blocks.escape(item.title)}"
+        raise Refused("that canned response no longer exists: pick another")
+    if what == "tag":
+        conversations.add_tag(session, user, contact_id, int(data["i"]))
+        return "", ":label: Tagged."
+    if what == "escalate":
+        conversations.escalate(session, user, contact_id)
+        return "", ":rotating_light: Escalated: an admin takes this conversation from here."
+    if what == "optout":
+        result = conversations.opt_out_contact(session, user, contact_id)
+        return "", ":no_bell: Opted out: this number is never texted again." + (
+            f" {blocks.escape(result.note)}" if result.note else ""
+        )
+    if what == "close":
+        snap = _snapshot(session, actor.user_id, contact_id)
+        if snap.adhoc:
+            adhoc.complete(session, user, contact_id)
+            return "", ":white_check_mark: Chat completed."
+        conversations.close(session, user, contact_id)
+        return "", ":white_check_mark: Closed."
+    raise Refused(f"unknown menu choice {what!r}: reload the conversation")
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    worker = threads_of(deps)
+
+    def where(body: dict[str, Any]) -> tuple[str, str]:
+        container = body.get("container") or {}
+        return str(container.get("channel_id", "")), str(container.get("message_ts", ""))
+
+    @app.action("tb_start_replies")
+    async def start_replies(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        actor = await deps.actor(body["team"]["id"], body["user"]["id"])
+        await request_replies(deps, actor, int(load_value(action).get("k", 0)))
+
+    @app.action("tb_answer")
+    async def answer(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        actor = await deps.actor(body["team"]["id"], body["user"]["id"])
+        data = json.loads(action["selected_option"]["value"])
+        contact_id = int(data["c"])
+        channel, ts = where(body)
+        try:
+            draft = await in_session(
+                deps.db,
+                lambda s: conversations.choose_answer(
+                    s, orgs.get_user(s, actor.user_id), contact_id, int(data["q"]), int(data["a"])
+                ),
+            )
+            note = ""
+        except Refused as exc:
+            draft, note = "", f":warning: {blocks.escape(exc.reason)}"
+        await worker.update_control(actor, contact_id, channel, ts, draft=draft, note=note)
+
+    @app.action("tb_reply_send")
+    async def send(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        actor = await deps.actor(body["team"]["id"], body["user"]["id"])
+        data = load_value(action)
+        contact_id = int(data["c"])
+        channel, ts = where(body)
+
+        def reply(session: Session) -> Any:
+            return conversations.send_reply(
+                session,
+                orgs.get_user(session, actor.user_id),
+                contact_id,
+                str(data.get("b") or ""),
+                str(data.get("s") or ""),
+                last_seen_message_id=int(data["m"]) if data.get("m") else None,
+            )
+
+        try:
+            result = await in_session(deps.db, reply)
+        except Refused as exc:
+            await worker.update_control(
+                actor,
+                contact_id,
+                channel,
+                ts,
+                draft=str(data.get("b") or ""),
+                note=f":warning: {blocks.escape(exc.reason)}",
+            )
+            return
+        if result.sent:
+            await worker.sync(actor.slack_user_id, actor.user_id, contact_id, note=":white_check_mark: Sent.")
+        else:
+            await worker.update_control(
+                actor,
+                contact_id,
+                channel,
+                ts,
+                note=f":warning: Not sent: {blocks.escape(result.reason or '')}",
+            )
+
+    @app.action("tb_reply_edit")
+    async def edit(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        data = load_value(action)
+        channel, ts = where(body)
+        meta = json.dumps({"c": int(data["c"]), "ch": channel, "ts": ts})
+        await deps.client.views_open(
+            trigger_id=body["trigger_id"],
+            view=blocks.edit_modal(int(data["c"]), str(data.get("b") or ""), meta),
+        )
+
+    @app.view("tb_reply_edit")
+    async def edited(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        await ack()
+        actor = await deps.actor(body["team"]["id"], body["user"]["id"])
+        meta = json.loads(view.get("private_metadata") or "{}")
+        text = (view["state"]["values"].get("body", {}).get("v", {}).get("value") or "").strip()
+        await worker.update_control(actor, int(meta["c"]), str(meta["ch"]), str(meta["ts"]), draft=text)
+
+    @app.action("tb_menu")
+    async def menu(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        actor = await deps.actor(body["team"]["id"], body["user"]["id"])
+        data = json.loads(action["selected_option"]["value"])
+        contact_id = int(data["c"])
+        channel, ts = where(body)
+        try:
+            draft, note = await in_session(deps.db, lambda s: _menu_action(s, actor, data))
+        except Refused as exc:
+            draft, note = "", f":warning: {blocks.escape(exc.reason)}"
+        await worker.update_control(actor, contact_id, channel, ts, draft=draft, note=note)
