@@ -14,12 +14,15 @@ from __future__ import annotations
 import csv
 import json
 import os
+import queue
 import re
 import re._parser as sre_parse
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -41,7 +44,7 @@ Source = Path | str | BinaryIO
 
 SKIP_REASONS = ("invalid_cell", "duplicate_in_file", "opted_out", "already_in_campaign")
 CHUNK_BYTES = 1 << 20
-BATCH_ROWS = 20_000
+BATCH_ROWS = 25_000
 
 
 class ImportRefused(Refused):
@@ -177,7 +180,6 @@ def _charset(items: list) -> frozenset[str]:
     return frozenset(chars & _DIGITS)
 
 
-BASE_DEPTH = 6
 _DESCS = (
     "general_desc",
     "fixed_line",
@@ -195,27 +197,26 @@ _DESCS = (
 
 @lru_cache(maxsize=1)
 def nanpa_prefix_depths() -> dict[str, int] | None:
-    """How many leading national digits decide validity, type and zone of a 10-digit +1 number.
+    """For each area code, how many leading national digits decide a 10-digit +1 number's validity,
+    type and time zone (3 to 7), or None when the installed phonenumbers metadata has a shape this
+    analysis does not cover (the prefix cache is then not used).
 
-    Returns the area codes that need more than ``BASE_DEPTH`` digits (e.g. Barbados' 246, whose numbers
-    are told apart by their seventh digit) with their depth, or None when the installed phonenumbers
-    metadata has a shape this analysis does not cover (the prefix cache is then simply not used).
-    Derived from the metadata itself: every number pattern of every +1 region, each region's
-    leading-digits pattern, and the time-zone table, so a future phonenumbers release cannot make the
-    cache give an answer phonenumbers would not.
+    Derived from the metadata itself, so no phonenumbers release can make the cache answer differently
+    from phonenumbers: every number pattern of every +1 region (the last position a pattern constrains),
+    each region's leading-digits pattern (read as a prefix), and the time-zone table's +1 prefixes.
+    Most area codes need 4 digits (the exchange's first digit), Barbados' 246 needs 7.
     """
-    if max(len(key) for key in TIMEZONE_DATA if key.startswith("1")) > 1 + BASE_DEPTH:
-        return None
-    depths: dict[str, int] = {}
+    depths = {f"{npa:03d}": 3 for npa in range(1000)}
 
     def need(path: tuple[frozenset[str], ...], depth: int) -> None:
-        if depth <= BASE_DEPTH:
+        if depth <= 3:
             return
         for a in path[0]:
             for b in path[1]:
                 for c in path[2]:
                     npa = a + b + c
-                    depths[npa] = max(depths.get(npa, 0), depth)
+                    if depths[npa] < depth:
+                        depths[npa] = depth
 
     try:
         for region in COUNTRY_CODE_TO_REGION_CODE[1]:
@@ -224,19 +225,23 @@ def nanpa_prefix_depths() -> dict[str, int] | None:
                 return None
             if meta.leading_digits:
                 for path in _paths(sre_parse.parse(meta.leading_digits), 11):
-                    if len(path) < 3:
-                        return None
                     need(path, len(path))
             for name in _DESCS:
                 desc = getattr(meta, name)
                 if desc is None or not desc.national_number_pattern:
                     continue
                 for path in _paths(sre_parse.parse(desc.national_number_pattern), 10):
-                    if len(path) != 10:
-                        continue
-                    constrained = [i for i, step in enumerate(path) if step != _DIGITS]
-                    need(path, constrained[-1] + 1 if constrained else 0)
+                    if len(path) == 10:
+                        constrained = [i for i, step in enumerate(path) if step != _DIGITS]
+                        need(path, constrained[-1] + 1 if constrained else 0)
     except ValueError:
+        return None
+    for key in TIMEZONE_DATA:
+        if key.startswith("1") and len(key) >= 4:
+            npa, depth = key[1:4], len(key) - 1
+            if depths[npa] < depth:
+                depths[npa] = depth
+    if max(depths.values()) > 10:
         return None
     return depths
 
@@ -246,12 +251,10 @@ class CellNormalizer:
 
     The answer is always phonenumbers' own. For the common shapes of a North American number (10 digits,
     or 11 starting with 1, with the usual separators), whose validity and zone depend only on the first
-    six national digits (seven in a few area codes; see ``nanpa_prefix_depths``), phonenumbers is asked
-    once per prefix and its answer kept in a one-megabyte table (one byte per six-digit prefix), so the
-    memory used does not grow with the file.
+    few national digits (see ``nanpa_prefix_depths``), phonenumbers is asked once per such prefix and
+    its answer reused. There are about 70,000 such prefixes in all, so the memo stays small whatever
+    the file's size.
     """
-
-    _UNSEEN, _INVALID = 0, 1
 
     def __init__(self, region: str = DEFAULT_REGION) -> None:
         self.region = region.upper()
@@ -259,49 +262,26 @@ class CellNormalizer:
         if meta is None:
             raise Refused(f"unknown region {region!r}: use a two-letter country code such as US or CA")
         depths = nanpa_prefix_depths()
-        self._fast = meta.country_code == 1 and meta.national_prefix_for_parsing == "1" and depths is not None
-        self._deep = depths or {}
-        self._table = bytearray(10**BASE_DEPTH) if self._fast else bytearray()
-        self._deep_table: dict[str, int] = {}
-        self._zones: list[str | None] = [None, None, None]  # codes 0 and 1 are unseen and invalid
-        self._zone_codes: dict[str | None, int] = {None: 2}
+        fast = meta.country_code == 1 and meta.national_prefix_for_parsing == "1" and depths is not None
+        self._depths = depths if fast and depths is not None else None
+        self._memo: dict[str, object] = {}  # prefix -> zone (str | None) of valid numbers, or _INVALID
 
     def __call__(self, raw: str) -> tuple[str, str | None] | None:
-        national = self._national(raw) if self._fast else None
+        national = self._national(raw) if self._depths is not None else None
         if national is None:
             return self._slow(raw)
-        depth = self._deep.get(national[:3], BASE_DEPTH)
-        if depth == BASE_DEPTH:
-            slot = int(national[:BASE_DEPTH])
-            code = self._table[slot]
-        else:
-            slot = -1
-            code = self._deep_table.get(national[:depth], self._UNSEEN)
-        if code == self._UNSEEN:
+        prefix = national[: self._depths[national[:3]]]  # type: ignore[index]
+        known = self._memo.get(prefix, _MISSING)
+        if known is _MISSING:
             result = self._slow(raw)
             if result is None:
-                code = self._INVALID
+                self._memo[prefix] = _INVALID
             elif result[0] == "+1" + national:
-                code = self._code_for(result[1])
-            if code != self._UNSEEN:
-                if slot >= 0:
-                    self._table[slot] = code
-                else:
-                    self._deep_table[national[:depth]] = code
+                self._memo[prefix] = result[1]
             return result
-        if code == self._INVALID:
+        if known is _INVALID:
             return None
-        return "+1" + national, self._zones[code]
-
-    def _code_for(self, zone: str | None) -> int:
-        code = self._zone_codes.get(zone)
-        if code is None:
-            if len(self._zones) > 255:
-                return self._UNSEEN  # more zones than a byte holds: just do not cache this prefix
-            code = len(self._zones)
-            self._zones.append(zone)
-            self._zone_codes[zone] = code
-        return code
+        return "+1" + national, known  # type: ignore[return-value]
 
     @staticmethod
     def _national(raw: str) -> str | None:
@@ -325,6 +305,7 @@ class CellNormalizer:
         return cell, zone_for_number(cell)
 
 
+_INVALID = object()
 _MISSING = object()
 
 
@@ -500,7 +481,7 @@ class Stage:
 # --- The import -----------------------------------------------------------------------------------------
 
 _STAGE_COLUMNS = (
-    ("line", "BIGINT NOT NULL"),
+    ("line", "BIGINT PRIMARY KEY"),
     ("cell", "TEXT NOT NULL"),
     ("first_name", "TEXT NOT NULL"),
     ("last_name", "TEXT NOT NULL"),
@@ -541,10 +522,10 @@ def import_contacts(
         summary.custom_fields = [name for name, _ in custom]
 
         stage = Stage(session, "tb_contacts_stage", _STAGE_COLUMNS)
-        invalid = _stage_rows(rows, fields, custom, cells, campaign.timezone, stage)
-        summary.rows = stage.count + invalid
-        summary.skipped["invalid_cell"] = invalid
-        _insert_staged(session, campaign, stage, summary)
+        mover = _Mover(session, campaign, stage)
+        pipeline(_checked_batches(rows, fields, custom, cells, campaign.timezone, summary), mover)
+        summary.rows = stage.count + summary.skipped["invalid_cell"]
+        mover.finish(summary)
         stage.drop()
 
         known = list(campaign.custom_fields or [])
@@ -556,15 +537,46 @@ def import_contacts(
     return summary
 
 
-def _stage_rows(
+def pipeline(batches: Iterator[list[tuple]], consume: Callable[[list[tuple]], None]) -> None:
+    """Feed ``batches`` (made in this thread) to ``consume`` in a writer thread, so that reading and
+    checking the file overlaps the database's work. At most two batches wait, so memory stays bounded.
+    An exception on either side stops both and is raised here once the writer has stopped (the caller's
+    transaction is then rolled back with no statement in flight).
+    """
+    pending: queue.Queue[list[tuple] | None] = queue.Queue(maxsize=2)
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        while (batch := pending.get()) is not None:
+            if not failure:
+                try:
+                    consume(batch)
+                except BaseException as exc:  # handed to the main thread, which raises it
+                    failure.append(exc)
+
+    writer = threading.Thread(target=work, name="textbank-import-writer", daemon=True)
+    writer.start()
+    try:
+        for batch in batches:
+            if failure:
+                break
+            pending.put(batch)
+    finally:
+        pending.put(None)
+        writer.join()
+    if failure:
+        raise failure[0]
+
+
+def _checked_batches(
     rows: Iterator[tuple[int, list[str]]],
     fields: dict[str, int],
     custom: list[tuple[str, int]],
     cells: CellNormalizer,
     campaign_zone: str,
-    stage: Stage,
-) -> int:
-    """Check and stage every row; returns how many had an invalid cell."""
+    summary: ImportSummary,
+) -> Iterator[list[tuple]]:
+    """Check every row and yield staging rows in batches; invalid cells are counted in ``summary``."""
     i_first = fields["first_name"]
     i_cell = fields["cell"]
     i_last = fields.get("last_name")
@@ -572,8 +584,9 @@ def _stage_rows(
     i_ext = fields.get("external_id")
     limits = [(fields[name], FIELD_LABELS[name], n) for name, n in FIELD_MAX_LENGTH.items() if name in fields]
     zip_zones: dict[str, str | None] = {}
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    invalid = 0
+    # The custom fields' JSON object, written from pre-encoded keys (a full json.dumps per row costs more).
+    keys = [(json.dumps(name, ensure_ascii=False) + ":", index) for name, index in custom]
+    quote = encode_basestring
     batch: list[tuple] = []
     for line, row in rows:
         for index, label, limit in limits:
@@ -583,7 +596,7 @@ def _stage_rows(
                 )
         found = cells(row[i_cell].strip())
         if found is None:
-            invalid += 1
+            summary.skipped["invalid_cell"] += 1
             continue
         cell, area_zone = found
         zip_code = row[i_zip].strip() if i_zip is not None else ""
@@ -603,48 +616,75 @@ def _stage_rows(
                 row[i_last].strip() if i_last is not None else "",
                 zip_code,
                 row[i_ext].strip() if i_ext is not None else "",
-                dumps({name: row[index].strip() for name, index in custom}),
+                "{" + ",".join([key + quote(row[index].strip()) for key, index in keys]) + "}",
                 zone or area_zone or campaign_zone,
             )
         )
         if len(batch) >= BATCH_ROWS:
-            stage.write(batch)
+            yield batch
             batch = []
-    stage.write(batch)
-    return invalid
+    if batch:
+        yield batch
 
 
-def _insert_staged(session: Session, campaign: Campaign, stage: Stage, summary: ImportSummary) -> None:
-    """Move the staged rows into ``contacts`` in one statement and fill in the skip counts."""
-    conn = session.connection()
-    custom = "CAST(s.custom_fields AS json)" if stage.postgres else "s.custom_fields"
-    first_of_each = f"SELECT min(line) FROM {stage.name} GROUP BY cell"
-    insert = text(
-        f"""
-        INSERT INTO contacts (campaign_id, cell, first_name, last_name, zip, external_id, custom_fields,
-                              timezone, status, opted_out, escalated, created_at)
-        SELECT :campaign_id, s.cell, s.first_name, s.last_name, s.zip, s.external_id, {custom},
-               s.timezone, 'needs_message', :no, :no, :now
-        FROM {stage.name} s
-        WHERE s.line IN ({first_of_each})
-          AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.organization_id = :org_id AND o.cell = s.cell)
-        ORDER BY s.line
-        ON CONFLICT (campaign_id, cell) DO NOTHING
-        """
-    ).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("no", type_=Boolean()))
-    distinct = conn.execute(text(f"SELECT count(DISTINCT cell) FROM {stage.name}")).scalar_one()
-    opted = conn.execute(
-        text(
-            f"SELECT count(*) FROM opt_outs WHERE organization_id = :org_id "
-            f"AND cell IN (SELECT cell FROM {stage.name})"
-        ),
-        {"org_id": campaign.organization_id},
-    ).scalar_one()
-    result = conn.execute(
-        insert,
-        {"campaign_id": campaign.id, "org_id": campaign.organization_id, "now": utcnow(), "no": False},
-    )
-    summary.imported = result.rowcount
-    summary.skipped["duplicate_in_file"] = stage.count - distinct
-    summary.skipped["opted_out"] = opted
-    summary.skipped["already_in_campaign"] = distinct - opted - summary.imported
+class _Mover:
+    """Stages each batch and moves it into ``contacts`` at once; ``finish`` fills in the skip counts.
+
+    A batch's INSERT keeps the first row of each number within the batch and leaves out opted-out
+    numbers; ON CONFLICT DO NOTHING drops numbers already in the campaign, including those inserted from
+    an earlier batch of this file. So every distinct, not opted-out number of the file is either inserted
+    once or was there before, and the counts follow from the staging table.
+    """
+
+    def __init__(self, session: Session, campaign: Campaign, stage: Stage) -> None:
+        self.conn = session.connection()
+        self.stage = stage
+        self.campaign_id = campaign.id
+        self.org_id = campaign.organization_id
+        self.inserted = 0
+        self.now = utcnow()
+        custom = "CAST(s.custom_fields AS json)" if stage.postgres else "s.custom_fields"
+        self.insert = text(
+            f"""
+            INSERT INTO contacts (campaign_id, cell, first_name, last_name, zip, external_id, custom_fields,
+                                  timezone, status, opted_out, escalated, created_at)
+            SELECT :campaign_id, s.cell, s.first_name, s.last_name, s.zip, s.external_id, {custom},
+                   s.timezone, 'needs_message', :no, :no, :now
+            FROM {stage.name} s
+            WHERE s.line BETWEEN :lo AND :hi
+              AND s.line IN (SELECT min(line) FROM {stage.name} WHERE line BETWEEN :lo AND :hi GROUP BY cell)
+              AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.organization_id = :org_id AND o.cell = s.cell)
+            ORDER BY s.line
+            ON CONFLICT (campaign_id, cell) DO NOTHING
+            """
+        ).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("no", type_=Boolean()))
+
+    def __call__(self, batch: list[tuple]) -> None:
+        self.stage.write(batch)
+        result = self.conn.execute(
+            self.insert,
+            {
+                "campaign_id": self.campaign_id,
+                "org_id": self.org_id,
+                "now": self.now,
+                "no": False,
+                "lo": batch[0][0],
+                "hi": batch[-1][0],
+            },
+        )
+        self.inserted += result.rowcount
+
+    def finish(self, summary: ImportSummary) -> None:
+        name = self.stage.name
+        distinct = self.conn.execute(text(f"SELECT count(DISTINCT cell) FROM {name}")).scalar_one()
+        opted = self.conn.execute(
+            text(
+                f"SELECT count(*) FROM opt_outs WHERE organization_id = :org_id "
+                f"AND cell IN (SELECT cell FROM {name})"
+            ),
+            {"org_id": self.org_id},
+        ).scalar_one()
+        summary.imported = self.inserted
+        summary.skipped["duplicate_in_file"] = self.stage.count - distinct
+        summary.skipped["opted_out"] = opted
+        summary.skipped["already_in_campaign"] = distinct - opted - self.inserted

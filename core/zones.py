@@ -19,10 +19,13 @@ def _zip_zones() -> dict[str, str]:
     """Five-digit zip -> IANA zone, built once (a few entries carry no zone or a broken one: left out)."""
     known = available_timezones()
     table: dict[str, str] = {}
-    for entry in zipcodes.filter_by():
-        zone = entry.get("timezone") or ""
-        if zone in known:
-            table[entry["zip_code"]] = zone
+    # A hundred small queries by two-digit prefix: listing all 42,000 zips as dicts at once would take
+    # some 170 MB for a moment.
+    for prefix in range(100):
+        for entry in zipcodes.similar_to(f"{prefix:02d}"):
+            zone = entry.get("timezone") or ""
+            if zone in known:
+                table[entry["zip_code"]] = zone
     return table
 
 

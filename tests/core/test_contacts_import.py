@@ -1,0 +1,272 @@
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+from sqlalchemy import func, select
+
+from core import contacts_import
+from core.campaigns import archive_campaign, create_campaign
+from core.contacts_import import CellNormalizer, ImportRefused, import_contacts, nanpa_prefix_depths
+from core.optouts import opt_out
+from core.phones import normalize, zone_for_number
+from storage import Database
+from storage.models import Campaign, Contact, Organization
+
+
+def make_campaign(
+    db: Database, org_id: int, title: str = "Spring canvass", tz: str = "America/New_York"
+) -> int:
+    with db.session() as session:
+        return create_campaign(session, org_id, title=title, timezone=tz).id
+
+
+def csv_bytes(text: str, encoding: str = "utf-8") -> io.BytesIO:
+    return io.BytesIO(text.encode(encoding))
+
+
+def contacts(db: Database, campaign_id: int) -> list[Contact]:
+    with db.read() as session:
+        rows = list(
+            session.scalars(select(Contact).where(Contact.campaign_id == campaign_id).order_by(Contact.id))
+        )
+        session.expunge_all()  # keep them loaded past the read transaction's rollback
+        return rows
+
+
+def contact_count(db: Database) -> int:
+    with db.read() as session:
+        return session.scalar(select(func.count()).select_from(Contact))
+
+
+@pytest.fixture
+def campaign_id(db: Database, org_id: int) -> int:
+    return make_campaign(db, org_id)
+
+
+def test_header_aliases_and_custom_fields(db: Database, campaign_id: int) -> None:
+    data = (
+        "First, LAST_NAME ,Cell Phone,Postal Code,VAN ID,Polling Place,shift\n"
+        "Ana,Garcia,(212) 555-0123,10001,V1,Lincoln High Gym,am\n"
+    )
+    summary = import_contacts(db, campaign_id, csv_bytes(data))
+    assert summary.imported == 1 and summary.rows == 1
+    assert summary.custom_fields == ["Polling Place", "shift"]
+    [contact] = contacts(db, campaign_id)
+    assert (contact.first_name, contact.last_name, contact.cell) == ("Ana", "Garcia", "+12125550123")
+    assert (contact.zip, contact.external_id) == ("10001", "V1")
+    assert contact.custom_fields == {"Polling Place": "Lincoln High Gym", "shift": "am"}
+    assert contact.status == "needs_message" and contact.opted_out is False
+    with db.read() as session:
+        assert session.get(Campaign, campaign_id).custom_fields == ["Polling Place", "shift"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "firstName,lastName,phone",
+        "first_name,last_name,mobile",
+        "First Name,Last Name,Number",
+        "FIRST,LAST,cell",
+    ],
+)
+def test_header_spellings(db: Database, campaign_id: int, header: str) -> None:
+    summary = import_contacts(db, campaign_id, csv_bytes(f"{header}\nBo,Lee,3125550100\n"))
+    assert summary.imported == 1
+    assert contacts(db, campaign_id)[0].first_name == "Bo"
+
+
+def test_cells_become_e164(db: Database, campaign_id: int) -> None:
+    shapes = [
+        "2125550101",
+        "(212) 555-0102",
+        "1-212-555-0103",
+        "+1 212 555 0104",
+        "212.555.0105",
+        "+12125550106",
+    ]
+    data = "first_name,cell\n" + "".join(f"P{i},{cell}\n" for i, cell in enumerate(shapes))
+    summary = import_contacts(db, campaign_id, csv_bytes(data))
+    assert summary.imported == len(shapes)
+    assert [c.cell for c in contacts(db, campaign_id)] == [f"+1212555010{i}" for i in range(1, 7)]
+
+
+def test_region_option(db: Database, campaign_id: int) -> None:
+    summary = import_contacts(db, campaign_id, csv_bytes("first_name,cell\nJo,020 7946 0958\n"), region="GB")
+    assert summary.imported == 1
+    assert contacts(db, campaign_id)[0].cell == "+442079460958"
+
+
+def test_skips_are_counted_by_reason(db: Database, org_id: int, campaign_id: int) -> None:
+    import_contacts(db, campaign_id, csv_bytes("first_name,cell\nOld,2125550001\n"))
+    with db.session() as session:
+        opt_out(session, org_id, "+12125550002", source="admin")
+    data = (
+        "first_name,cell\n"
+        "Ana,2125550000\n"
+        "Bad,555-0100\n"  # no area code
+        "Empty,\n"
+        "Out,212-555-0002\n"  # opted out
+        "Again,(212) 555-0000\n"  # duplicate of line 2
+        "Old,2125550001\n"  # already in the campaign
+        "New,2125550003\n"
+    )
+    summary = import_contacts(db, campaign_id, csv_bytes(data))
+    assert summary.imported == 2
+    assert summary.skipped == {
+        "invalid_cell": 2,
+        "duplicate_in_file": 1,
+        "opted_out": 1,
+        "already_in_campaign": 1,
+    }
+    assert summary.rows == 7
+    assert [c.first_name for c in contacts(db, campaign_id)] == ["Old", "Ana", "New"]
+
+
+def test_duplicates_across_batches_count_as_duplicates(
+    db: Database, campaign_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(contacts_import, "BATCH_ROWS", 3)
+    numbers = [f"312555{n:04d}" for n in range(10)]
+    rows = numbers + numbers[::3]  # 4 repeats, all in later batches
+    data = "first_name,cell\n" + "".join(f"N{i},{cell}\n" for i, cell in enumerate(rows))
+    summary = import_contacts(db, campaign_id, csv_bytes(data))
+    assert summary.imported == 10
+    assert summary.skipped["duplicate_in_file"] == 4
+    assert summary.skipped["already_in_campaign"] == 0
+    # File order is kept: ids follow the lines.
+    assert [c.first_name for c in contacts(db, campaign_id)] == [f"N{i}" for i in range(10)]
+
+
+def test_opted_out_in_another_org_is_imported(db: Database, campaign_id: int) -> None:
+    with db.session() as session:
+        other = Organization(name="other", optout_phrases=[])
+        session.add(other)
+        session.flush()
+        opt_out(session, other.id, "+12125550009", source="admin")
+    summary = import_contacts(db, campaign_id, csv_bytes("first_name,cell\nAna,2125550009\n"))
+    assert summary.imported == 1 and summary.skipped["opted_out"] == 0
+
+
+def test_time_zones(db: Database, org_id: int) -> None:
+    campaign_id = make_campaign(db, org_id, tz="America/Denver")
+    data = (
+        "first_name,cell,zip\n"
+        "Az,2125550001,85001\n"  # New York number, Arizona zip: the zip wins
+        "Ny,6025550002,10001\n"
+        "Chi,3125550003,\n"  # no zip: area code 312
+        "Free,8005550004,\n"  # toll-free, no zip: campaign zone
+        "Bos,6175550005,2108\n"  # leading zero lost
+    )
+    import_contacts(db, campaign_id, csv_bytes(data))
+    zones = {c.first_name: c.timezone for c in contacts(db, campaign_id)}
+    assert zones == {
+        "Az": "America/Phoenix",
+        "Ny": "America/New_York",
+        "Chi": "America/Chicago",
+        "Free": "America/Denver",
+        "Bos": "America/New_York",
+    }
+
+
+def test_utf8_bom_is_accepted(db: Database, campaign_id: int) -> None:
+    summary = import_contacts(db, campaign_id, csv_bytes("\ufefffirst_name,cell\nChloé,2125550111\n"))
+    assert summary.imported == 1
+    assert contacts(db, campaign_id)[0].first_name == "Chloé"
+
+
+def test_latin1_is_refused_with_the_line(db: Database, campaign_id: int) -> None:
+    data = "first_name,cell\nAna,2125550001\nBo,2125550002\nChloé,2125550003\n"
+    with pytest.raises(ImportRefused) as refused:
+        import_contacts(db, campaign_id, csv_bytes(data, "latin-1"))
+    assert refused.value.line == 4
+    assert "UTF-8" in str(refused.value) and "line 4" in str(refused.value)
+    assert contact_count(db) == 0
+
+
+def test_ragged_row_refused_and_nothing_written_even_after_batches(
+    db: Database, campaign_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(contacts_import, "BATCH_ROWS", 5)
+    good = "".join(f"P{i},312555{i:04d},x\n" for i in range(40))
+    data = "first_name,cell,note\n" + good + "Late,3125559999\n"
+    with pytest.raises(ImportRefused) as refused:
+        import_contacts(db, campaign_id, csv_bytes(data))
+    assert refused.value.line == 42
+    assert "expected 3 columns" in str(refused.value) and "found 2" in str(refused.value)
+    assert contact_count(db) == 0
+    with db.read() as session:
+        assert session.get(Campaign, campaign_id).custom_fields == []
+
+
+def test_line_numbers_count_quoted_newlines(db: Database, campaign_id: int) -> None:
+    data = 'first_name,cell,note\nAna,2125550001,"two\nlines"\nBo,2125550002\n'
+    with pytest.raises(ImportRefused) as refused:
+        import_contacts(db, campaign_id, csv_bytes(data))
+    assert refused.value.line == 4
+
+
+def test_missing_cell_column_names_the_aliases(db: Database, campaign_id: int) -> None:
+    with pytest.raises(ImportRefused) as refused:
+        import_contacts(db, campaign_id, csv_bytes("first_name,last_name\nAna,Garcia\n"))
+    assert refused.value.line == 1
+    assert "no cell column" in str(refused.value) and "phone" in str(refused.value)
+    with pytest.raises(ImportRefused, match="no first name column"):
+        import_contacts(db, campaign_id, csv_bytes("cell\n2125550001\n"))
+    assert contact_count(db) == 0
+
+
+@pytest.mark.parametrize("data", ["", "\n\n", "\ufeff"])
+def test_empty_file_refused(db: Database, campaign_id: int, data: str) -> None:
+    with pytest.raises(ImportRefused, match="empty"):
+        import_contacts(db, campaign_id, csv_bytes(data))
+
+
+def test_duplicate_header_refused(db: Database, campaign_id: int) -> None:
+    with pytest.raises(ImportRefused, match="twice"):
+        import_contacts(db, campaign_id, csv_bytes("first_name,cell,note,note\nA,2125550001,1,2\n"))
+
+
+def test_blank_lines_are_ignored(db: Database, campaign_id: int) -> None:
+    data = "first_name,cell\r\nAna,2125550001\r\n\r\n,\r\nBo,2125550002\r\n"
+    summary = import_contacts(db, campaign_id, csv_bytes(data))
+    assert summary.imported == 2 and summary.rows == 3  # the "," row counts as a row with no cell
+    assert summary.skipped["invalid_cell"] == 1
+
+
+def test_archived_campaign_refused(db: Database, campaign_id: int) -> None:
+    with db.session() as session:
+        archive_campaign(session, session.get(Campaign, campaign_id))
+    with pytest.raises(ImportRefused, match="archived"):
+        import_contacts(db, campaign_id, csv_bytes("first_name,cell\nAna,2125550001\n"))
+    assert contact_count(db) == 0
+
+
+def test_reads_a_path_and_reports_progress(db: Database, campaign_id: int, tmp_path) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text(
+        "first_name,cell\n" + "".join(f"P{i},312555{i:04d}\n" for i in range(50)), encoding="utf-8"
+    )
+    seen: list[tuple[int, int]] = []
+    summary = import_contacts(
+        db, campaign_id, str(path), progress=lambda done, total: seen.append((done, total))
+    )
+    assert summary.imported == 50
+    size = path.stat().st_size
+    assert seen[-1] == (size, size)
+    assert all(total == size and done <= size for done, total in seen)
+
+
+def test_fast_cell_path_agrees_with_phonenumbers() -> None:
+    assert nanpa_prefix_depths() is not None, "the prefix cache should apply to this phonenumbers release"
+    rnd = random.Random(20)
+    normalizer = CellNormalizer("US")
+    shapes = ["{}{}{}", "({}) {}-{}", "1{}{}{}", "+1{}{}{}", "1-{}-{}-{}", "{}.{}.{}", "+1 ({}) {}-{}"]
+    area_codes = ["212", "246", "876", "602", "800", "900", "011", "123", "441", "684", "939", "670"]
+    for n in range(30_000):
+        npa = rnd.choice(area_codes) if n % 2 else f"{rnd.randrange(1000):03d}"
+        raw = rnd.choice(shapes).format(npa, f"{rnd.randrange(1000):03d}", f"{rnd.randrange(10000):04d}")
+        cell = normalize(raw, "US")
+        expected = (cell, zone_for_number(cell)) if cell else None
+        assert normalizer(raw) == expected, raw
