@@ -47,6 +47,33 @@ REPLYABLE = ("needs_response", "convo")
 
 
 @dataclass(frozen=True)
+class MessageView:
+    """One message of the thread, detached from the session (safe to render after it closes)."""
+
+    id: int
+    direction: str  # in | out
+    body: str
+    media: list[str]
+    status: str
+    created_at: datetime
+    user_id: int | None
+    error_message: str | None
+
+    @classmethod
+    def of(cls, message: Message) -> MessageView:
+        return cls(
+            id=message.id,
+            direction=message.direction,
+            body=message.body,
+            media=[str(url) for url in (message.media or [])],
+            status=message.status,
+            created_at=message.created_at,
+            user_id=message.user_id,
+            error_message=message.error_message,
+        )
+
+
+@dataclass(frozen=True)
 class AnswerOption:
     step_id: int  # the child step the answer leads to (pass it to choose_answer as answer_step_id)
     answer: str
@@ -87,7 +114,7 @@ class ConversationView:
     status: str
     opted_out: bool
     escalated: bool
-    messages: list[Message]
+    messages: list[MessageView]
     question: QuestionView | None
     # The questions answered so far on the current path, as (question, answer).
     answers: list[tuple[str, str]]
@@ -249,7 +276,7 @@ def conversation_view(session: Session, user: User, contact_id: int) -> Conversa
     offered = [tag for tag, _team in campaign_tags(session, campaign.id)]
     extra = session.scalars(select(Tag).where(Tag.id.in_(applied - {t.id for t in offered}))).all()
     tags = [TagView(t.id, t.name, t.is_escalation, t.id in applied) for t in [*offered, *extra]]
-    messages = conversation(session, contact.id)
+    messages = [MessageView.of(m) for m in conversation(session, contact.id)]
     listed = contact.opted_out or is_listed(session, campaign.organization_id, contact.cell)
     notes = []
     if listed:
