@@ -172,10 +172,11 @@ class SlackComponent:
         """Serve ``POST /slack/events`` on the shared web app (HTTP mode; harmless in Socket Mode)."""
         add_routes(web_app, self.app)
 
-    def describe(self) -> str:
-        if self.socket_mode:
-            return "slack: Socket Mode, relay worker"
-        return "slack: POST /slack/events, relay worker"
+    @property
+    def description(self) -> str:
+        mode = "Socket Mode" if self.socket_mode else "HTTP on POST /slack/events"
+        api = self.settings.slack_api_url or DEFAULT_API_URL
+        return f"slack: {mode}, Web API {api}, relay worker for Slack notices"
 
     async def start(self) -> None:
         from bot.slack.relay import RelayWorker
@@ -187,7 +188,6 @@ class SlackComponent:
             await self._socket.connect_async()
         self._relay = RelayWorker(self.deps)
         self._relay.start()
-        log.info(self.describe())
 
     async def stop(self) -> None:
         if self._relay is not None:
