@@ -1,13 +1,31 @@
-"""Organization-wide opt-outs: once a phone is out, no campaign of the organization texts it again."""
+"""Organization-wide opt-outs: once a phone is out, no campaign of the organization texts it again.
+
+Opt-outs are permanent: there is no way to remove one (a person who texted STOP must not be texted
+because someone cleaned a list).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, column, func, select, table, text, update
 from sqlalchemy.orm import Session
 
+from core.contacts_import import (
+    BATCH_ROWS,
+    CellNormalizer,
+    Progress,
+    Source,
+    Stage,
+    csv_rows,
+    map_header,
+    open_source,
+)
 from core.errors import Refused
 from core.phones import DEFAULT_REGION, normalize
+from storage.engine import Database
 from storage.models import Campaign, Contact, OptOut
+from storage.types import UTCDateTime, utcnow
 
 SOURCES = ("texter", "keyword", "carrier", "import", "admin")
 
@@ -58,3 +76,118 @@ def normalize_or_refuse(raw: str, region: str = DEFAULT_REGION) -> str:
     if cell is None:
         raise Refused(f"{raw!r} is not a valid phone number: give it with its area code, e.g. +12125550123")
     return cell
+
+
+def add_optout(
+    session: Session,
+    organization_id: int,
+    raw: str,
+    *,
+    reason: str = "",
+    region: str = DEFAULT_REGION,
+    user_id: int | None = None,
+) -> tuple[str, bool]:
+    """An admin puts a number (as typed) on the list: returns its E.164 form and whether it is new."""
+    cell = normalize_or_refuse(raw, region)
+    return cell, opt_out(
+        session, organization_id, cell, source="admin", reason=reason.strip(), user_id=user_id
+    )
+
+
+def list_optouts(session: Session, organization_id: int, limit: int = 50, offset: int = 0) -> list[OptOut]:
+    """The organization's opt-outs, newest first."""
+    if limit < 1 or offset < 0:
+        raise Refused("give a positive limit and an offset of 0 or more")
+    return list(
+        session.scalars(
+            select(OptOut)
+            .where(OptOut.organization_id == organization_id)
+            .order_by(OptOut.created_at.desc(), OptOut.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+
+
+def count_optouts(session: Session, organization_id: int) -> int:
+    return session.scalar(
+        select(func.count()).select_from(OptOut).where(OptOut.organization_id == organization_id)
+    )
+
+
+@dataclass
+class OptOutImportSummary:
+    added: int = 0  # numbers new to the list
+    already: int = 0  # numbers that were on it before
+    invalid_cell: int = 0
+    duplicate_in_file: int = 0
+    rows: int = 0
+    contacts_closed: int = 0  # contacts of the organization's campaigns marked out by this import
+
+
+def import_optouts(
+    db: Database,
+    organization_id: int,
+    source: Source,
+    region: str = DEFAULT_REGION,
+    *,
+    reason: str = "",
+    progress: Progress | None = None,
+) -> OptOutImportSummary:
+    """Add every number of a CSV (a cell/phone column; other columns ignored) to the list, all or
+    nothing, and close those numbers in every campaign of the organization. Importing the same file
+    again adds nothing. Malformed files are refused as for contacts (``ImportRefused``, with the line).
+    """
+    cells = CellNormalizer(region)
+    summary = OptOutImportSummary()
+    with db.session() as session, open_source(source) as (stream, total):
+        report = (lambda done: progress(done, total)) if progress is not None else None
+        header, header_line, rows = csv_rows(stream, report)
+        fields, _ = map_header(header, required=("cell",), line=header_line, allow_custom=False)
+        stage = Stage(session, "tb_optout_stage", (("line", "BIGINT PRIMARY KEY"), ("cell", "TEXT NOT NULL")))
+        i_cell = fields["cell"]
+        batch: list[tuple] = []
+        for line, row in rows:
+            found = cells(row[i_cell].strip())
+            if found is None:
+                summary.invalid_cell += 1
+                continue
+            batch.append((line, found[0]))
+            if len(batch) >= BATCH_ROWS:
+                stage.write(batch)
+                batch = []
+        stage.write(batch)
+        summary.rows = stage.count + summary.invalid_cell
+
+        conn = session.connection()
+        distinct = conn.execute(text(f"SELECT count(DISTINCT cell) FROM {stage.name}")).scalar_one()
+        insert = text(
+            f"""
+            INSERT INTO opt_outs (organization_id, cell, source, reason, created_at)
+            SELECT :org_id, s.cell, 'import', :reason, :now FROM {stage.name} s
+            WHERE s.line IN (SELECT min(line) FROM {stage.name} GROUP BY cell)
+            ORDER BY s.line
+            ON CONFLICT (organization_id, cell) DO NOTHING
+            """
+        ).bindparams(bindparam("now", type_=UTCDateTime()))
+        added = conn.execute(insert, {"org_id": organization_id, "reason": reason.strip(), "now": utcnow()})
+        summary.added = added.rowcount
+        summary.already = distinct - summary.added
+        summary.duplicate_in_file = stage.count - distinct
+        closed = conn.execute(
+            update(Contact)
+            .where(
+                Contact.cell.in_(select(column("cell")).select_from(table(stage.name))),
+                Contact.campaign_id.in_(
+                    select(Campaign.id).where(Campaign.organization_id == organization_id)
+                ),
+                (Contact.opted_out.is_(False)) | (Contact.status != "closed"),
+            )
+            .values(opted_out=True, status="closed")
+            .execution_options(synchronize_session=False)
+        )
+        summary.contacts_closed = closed.rowcount
+        stage.drop()
+        if progress is not None:
+            progress(total, total)
+    return summary
