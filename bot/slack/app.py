@@ -196,3 +196,20 @@ class SlackComponent:
             await self._socket.close_async()
         for task in list(self.deps.background):
             task.cancel()
+
+
+def runtime_parts(db: Database, settings: Settings) -> tuple[list[Any], list[SlackComponent]]:
+    """What ``textbank run`` adds for Slack: (web route hooks, components); both empty without a bot token.
+
+    HTTP mode adds ``POST /slack/events`` to the shared web server; Socket Mode needs no route.
+    """
+    if not settings.slack_bot_token:
+        return [], []
+    if not settings.slack_app_token and not settings.slack_signing_secret:
+        raise Refused(
+            "SLACK_BOT_TOKEN is set without SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET "
+            "(HTTP mode): set one of them"
+        )
+    component = SlackComponent(db, settings)
+    hooks = [] if component.socket_mode else [component.add_routes]
+    return hooks, [component]
