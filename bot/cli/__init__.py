@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import campaign, db, demo
+from bot.cli import campaign, contacts, db, demo, optout
 
 app = typer.Typer(
     help="textbank: peer-to-peer texting for campaigns, run from Slack and Discord.",
@@ -13,6 +13,8 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(campaign.app, name="campaign")
+app.add_typer(contacts.app, name="contacts")
+app.add_typer(optout.app, name="optout")
 app.command("demo")(demo.demo)
 
 
