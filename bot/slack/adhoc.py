@@ -5,6 +5,7 @@ The command shows the text with the three routing choices; the click sends it th
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
@@ -20,6 +21,7 @@ from core.errors import Refused
 if TYPE_CHECKING:
     from bot.slack.commands import Ctx
 
+PHONE_WORD = re.compile(r"^[\d()+.\-]+$")
 ROUTES = (
     ("open", "Send and open chat now"),
     ("me", "Send; replies come to me"),
@@ -51,7 +53,13 @@ def choices(number: str, body: str) -> list[dict[str, Any]]:
 async def text_command(ctx: Ctx) -> None:
     if len(ctx.args) < 2:
         raise ctx.usage("text NUMBER MESSAGE")
-    number, body = ctx.args[0], " ".join(ctx.args[1:]).strip()
+    words = list(ctx.args)
+    number_words = []
+    while words and PHONE_WORD.match(words[0]):
+        number_words.append(words.pop(0))
+    number, body = " ".join(number_words), " ".join(words).strip()
+    if not number or not body:
+        raise ctx.usage("text NUMBER MESSAGE (e.g. /textbank text (212) 555-0142 Hi, it's Sam)")
     if len(body) > blocks.MAX_DRAFT:
         raise Refused(f"the text is {len(body)} characters: keep it under {blocks.MAX_DRAFT}")
     await ctx.say(f"Text {number}", choices(number, body))

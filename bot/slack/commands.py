@@ -218,9 +218,8 @@ async def review_command(ctx: Ctx) -> None:
     def read(session: Session) -> tuple[int, str, str | None, list[stats.ReviewRow]]:
         status = None if status_word.lower() == "all" else stats.parse_status(status_word)
         campaign = campaigns.get_campaign(session, ctx.actor.org_id, ref)
-        rows = stats.review(
-            session, _current_user(session, ctx.actor), campaign, status=status, texter=texter
-        )
+        who = orgs.get_user(session, texter.user_id) if texter else None
+        rows = stats.review(session, _current_user(session, ctx.actor), campaign, status=status, texter=who)
         return campaign.id, campaign.title, status, rows
 
     campaign_id, title, status, rows = await in_read(ctx.deps.db, read)
