@@ -24,12 +24,14 @@ def upgrade(url: str, revision: str = "heads") -> None:
 
 
 def current_revision(url: str) -> str | None:
+    """The database's revision (several joined by "+" while parallel branches are unmerged)."""
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import create_engine
 
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            heads = MigrationContext.configure(conn).get_current_heads()
+            return "+".join(sorted(heads)) if heads else None
     finally:
         engine.dispose()
