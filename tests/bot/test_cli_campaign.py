@@ -200,3 +200,24 @@ def test_demo_without_a_contacts_file_says_so(db_file: str, tmp_path: Path) -> N
     result = run("demo", "--contacts", str(tmp_path / "none.csv"))
     assert result.exit_code == 1
     assert "no contacts file" in flat(result.stderr) and "--contacts FILE.csv" in flat(result.stderr)
+
+
+def test_demo_with_the_shipped_examples(db_file: str) -> None:
+    import re
+
+    first = run("demo")
+    assert first.exit_code == 0, first.output
+    imported = int(re.search(r"imported (\d+) of (\d+) contacts", flat(first.stdout)).group(1))
+    assert imported > 0
+    second = run("demo")
+    assert second.exit_code == 0, second.output
+    assert "imported 0 of" in flat(second.stdout)
+    assert f"{imported} already in the campaign" in flat(second.stdout)
+    db = Database(db_file)
+    with db.read() as session:
+        assert session.query(Contact).count() == imported
+        campaign = session.get(Campaign, 1)
+        # The script's {pollingPlace} is a column of the example CSV: every contact carries it.
+        assert "pollingPlace" in campaign.custom_fields
+        assert all(c.custom_fields.get("pollingPlace") for c in session.query(Contact))
+    db.dispose()
