@@ -25,7 +25,7 @@ from bot.slack.context import Actor, in_read, in_session
 from bot.slack.modals import load_value
 from core import adhoc, assignment, campaigns, conversations, orgs, stats
 from core.errors import Refused
-from storage.models import Campaign
+from storage.models import Campaign, Message
 
 log = logging.getLogger("textbank.slack")
 MAX_THREADS_PER_CLICK = 25
@@ -39,6 +39,30 @@ class Snapshot:
 
 class ThreadBusy(Exception):
     """Another worker is creating this thread right now: try the notice again shortly."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    snap: Snapshot
+    ref: threads.ThreadRef
+    created: bool
+    # The messages this call claimed for posting (threads.advance), oldest first.
+    new: list[Message]
+
+
+def _prepare(session: Session, user_id: int, contact_id: int, channel: str) -> Plan | None:
+    """In one transaction: the conversation as the user sees it, its thread, and the new messages claimed."""
+    try:
+        snap = _snapshot(session, user_id, contact_id)
+    except Refused:
+        return None
+    ref, created = threads.claim(session, contact_id, user_id, channel)
+    if not created and not ref.ready:
+        raise ThreadBusy(f"the thread of contact {contact_id} is being created")
+    new = [m for m in snap.view.messages if m.id > ref.last_message_id]
+    if new and not threads.advance(session, ref.id, ref.last_message_id, new[-1].id):
+        new = []  # another worker posts these
+    return Plan(snap, ref, created, new)
 
 
 def _snapshot(session: Session, user_id: int, contact_id: int) -> Snapshot:
@@ -65,16 +89,13 @@ class Threads:
         Returns False when the conversation is no longer the user's (nothing is posted then).
         """
         async with self._lock(user_id, contact_id):
-            try:
-                snap = await in_read(self.deps.db, lambda s: _snapshot(s, user_id, contact_id))
-            except Refused:
-                return False
             channel = await self.deps.dm_channel(slack_user_id)
-            ref, created = await in_session(
-                self.deps.db, lambda s: threads.claim(s, contact_id, user_id, channel)
-            )
-            if created:
-                text, parent = blocks.thread_parent(snap.view)
+            plan = await in_session(self.deps.db, lambda s: _prepare(s, user_id, contact_id, channel))
+            if plan is None:
+                return False
+            ref = plan.ref
+            if plan.created:
+                text, parent = blocks.thread_parent(plan.snap.view)
                 try:
                     posted = await self.deps.client.chat_postMessage(
                         channel=channel, text=text, blocks=parent
@@ -83,30 +104,14 @@ class Threads:
                     await in_session(self.deps.db, lambda s: threads.forget(s, ref.id))
                     raise
                 await in_session(self.deps.db, lambda s: threads.set_parent(s, ref.id, str(posted["ts"])))
-                ref = threads.ThreadRef(ref.id, channel, str(posted["ts"]), None, 0)
-            elif not ref.ready:
-                raise ThreadBusy(f"thread of contact {contact_id} is being created")
-            await self._post_new_messages(ref, snap.view, user_id)
-            await self._repost_control(ref, snap, draft, note)
+                ref = threads.ThreadRef(ref.id, channel, str(posted["ts"]), None, ref.last_message_id)
+            for message in plan.new:
+                line = blocks.thread_line(message, plan.snap.view.contact_name, user_id)
+                await self.deps.client.chat_postMessage(
+                    channel=ref.channel_id, thread_ts=ref.thread_ts, text=line, blocks=[blocks.section(line)]
+                )
+            await self._repost_control(ref, plan.snap, draft, note)
             return True
-
-    async def _post_new_messages(
-        self, ref: threads.ThreadRef, view: conversations.ConversationView, user_id: int
-    ) -> None:
-        new = [m for m in view.messages if m.id > ref.last_message_id]
-        if not new:
-            return
-        newest = new[-1].id
-        won = await in_session(
-            self.deps.db, lambda s: threads.advance(s, ref.id, ref.last_message_id, newest)
-        )
-        if not won:
-            return  # another worker posts these
-        for message in new:
-            line = blocks.thread_line(message, view.contact_name, user_id)
-            await self.deps.client.chat_postMessage(
-                channel=ref.channel_id, thread_ts=ref.thread_ts, text=line, blocks=[blocks.section(line)]
-            )
 
     async def _repost_control(self, ref: threads.ThreadRef, snap: Snapshot, draft: str, note: str) -> None:
         control = blocks.control_message(snap.view, draft, note, snap.adhoc)

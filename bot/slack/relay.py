@@ -67,7 +67,7 @@ def _settle(session: Session, posted: list[int], retry: list[int]) -> None:
 
 
 class RelayWorker:
-    def __init__(self, deps: SlackDeps, *, batch: int = 50, idle: float = 0.2, parallel: int = 8) -> None:
+    def __init__(self, deps: SlackDeps, *, batch: int = 20, idle: float = 0.1, parallel: int = 20) -> None:
         self.deps = deps
         self.batch = batch
         self.idle = idle

@@ -36,6 +36,7 @@ class Call:
     query: dict[str, str]
     raw: bytes = b""
     path: str = ""
+    at: float = field(default_factory=time.perf_counter)  # when the stand-in received it
 
     def json_field(self, name: str) -> Any:
         """A field that slack_sdk may send as JSON text (form bodies) or as a structure (JSON bodies)."""
