@@ -523,7 +523,15 @@ class _Dumper(yaml.SafeDumper):
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
     # Multi-line scripts read best as literal blocks; PyYAML falls back to quoting when a block cannot
     # hold the text exactly (e.g. trailing spaces).
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None)
+    style = "|" if "\n" in data else None
+    if any(ch in data for ch in _UNICODE_BREAKS):
+        # PyYAML writes these line breaks raw in single-quoted and block scalars, and reads NEL back as a
+        # space: double quotes escape them (\N, \L, \P) and so keep them.
+        style = '"'
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_UNICODE_BREAKS = ("\x85", "\u2028", "\u2029")
 
 
 class _Quoted(str):

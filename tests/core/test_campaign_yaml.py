@@ -146,7 +146,24 @@ canned_responses:
 _TEXT = st.lists(
     st.one_of(
         st.text(st.characters(blacklist_characters="{}", blacklist_categories=("Cs",)), max_size=20),
-        st.sampled_from(["{firstName}", "{{", "}}", "\n", "  ", ": ", "# ", "'", '"', "- ", "\t"]),
+        st.sampled_from(
+            [
+                "{firstName}",
+                "{{",
+                "}}",
+                "\n",
+                "  ",
+                ": ",
+                "# ",
+                "'",
+                '"',
+                "- ",
+                "\t",
+                "\r\n",
+                "\x85",
+                "\u2028",
+            ]
+        ),
     ),
     max_size=8,
 ).map("".join)
