@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
 from bot.slack import blocks, modals
@@ -172,8 +173,8 @@ async def link_command(ctx: Ctx) -> None:
         await ctx.deps.client.chat_postMessage(
             channel=ctx.channel_id, text=text, blocks=blocks.join_message(title, kind, team_name, token)
         )
-    except Exception as exc:  # the bot cannot post here (a private channel it is not in): say how to fix
-        error = getattr(getattr(exc, "response", None), "get", lambda *_: None)("error") or str(exc)
+    except SlackApiError as exc:  # the bot cannot post here (a private channel it is not in): say how to fix
+        error = exc.response.get("error") or str(exc)
         raise Refused(
             f"could not post the join message here ({error}): invite @textbank to this channel"
         ) from exc

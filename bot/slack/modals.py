@@ -8,6 +8,7 @@ progress and summary are posted into the admin's DM.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import tempfile
 import time
@@ -296,7 +297,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         try:
             await in_read(deps.db, lambda s: _admin(s, actor))
             file = _one_file(_values(view))
-            sink = _Buffer()
+            sink = io.BytesIO()
             await deps.download(file, sink, limit=MAX_YAML_BYTES)
             try:
                 text = sink.getvalue().decode("utf-8-sig")
@@ -374,18 +375,6 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             return
         await ack()
         await deps.dm(actor.slack_user_id, f"Saved the assignment settings of {campaign.title}.")
-
-
-class _Buffer:
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-
-    def write(self, data: bytes) -> int:
-        self._parts.append(data)
-        return len(data)
-
-    def getvalue(self) -> bytes:
-        return b"".join(self._parts)
 
 
 async def run_import(

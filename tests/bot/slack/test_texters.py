@@ -244,3 +244,27 @@ async def test_relay_waits_out_rate_limits(driver: Driver) -> None:
     ]
     with driver.db.read() as session:
         assert session.scalar(select(Notice.status)) == "posted"
+
+
+async def test_another_texter_cannot_use_my_thread_controls(driver: Driver) -> None:
+    contact_id, thread_ts = await reply_in_thread(driver)
+    control = [c for c in driver.slack.of("chat.postMessage") if c.body.get("thread_ts") == thread_ts][-1]
+    yes = next(o for o in find_action(control.blocks, "tb_answer")["options"] if o["text"]["text"] == "Yes")
+    await driver.click(
+        TEXTER2,
+        {"action_id": "tb_answer", "type": "static_select", "selected_option": yes},
+        channel_id="D" + TEXTER2,
+        message_ts="x.1",
+    )
+    refused = await driver.slack.wait_for("chat.update", lambda c: c.body.get("ts") == "x.1")
+    assert "Great, thanks" not in refused.text_dump() and "assigned" in refused.text_dump()
+    forged = json.dumps({"c": contact_id, "s": "needs_response", "m": 0, "b": "hijacked"})
+    await driver.click(
+        TEXTER2, {"action_id": "tb_reply_send", "value": forged}, channel_id="D" + TEXTER2, message_ts="x.2"
+    )
+    await driver.slack.wait_for("chat.update", lambda c: c.body.get("ts") == "x.2")
+    with driver.db.read() as session:
+        assert (
+            session.scalar(select(func.count()).select_from(Message).where(Message.body == "hijacked")) == 0
+        )
+        assert session.scalar(select(func.count()).select_from(QuestionResponse)) == 0
