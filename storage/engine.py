@@ -84,10 +84,12 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only transaction (on SQLite it does not take the write lock)."""
+        """A read-only transaction (on SQLite it does not take the write lock).
+
+        It ends in a commit, not a rollback, so objects loaded inside stay usable after the block.
+        """
         with self._read_sessions() as session, session.begin():
             yield session
-            session.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -8,6 +8,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from bot.config import ConfigError, Settings, get_settings
 from core.errors import Refused
@@ -19,7 +20,7 @@ err_console = Console(stderr=True)
 
 def fail(reason: str, code: int = 1) -> NoReturn:
     """Print a one-line reason on stderr and exit non-zero."""
-    err_console.print(f"[bold red]error:[/] {reason}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(reason)}", highlight=False)
     raise typer.Exit(code)
 
 
