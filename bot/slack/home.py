@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
-from bot.slack import blocks
+from bot.slack import blocks, threads
 from bot.slack.app import SlackDeps
 from bot.slack.context import Actor, in_read
-from core import assignment, campaigns, orgs, stats
+from core import assignment, campaigns, conversations, orgs, stats
+from core.errors import Refused
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,31 @@ def dashboard(session: Session, actor: Actor) -> list[HomeLine]:
     return lines
 
 
-def home_view(lines: list[HomeLine], is_admin: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PastConversation:
+    contact_name: str
+    campaign_title: str
+    status: str
+    channel_id: str
+    thread_ts: str
+
+
+def past_conversations(session: Session, actor: Actor, limit: int = 10) -> list[PastConversation]:
+    """The texter's newest conversation threads that are still theirs to open."""
+    user = orgs.get_user(session, actor.user_id)
+    out = []
+    for contact_id, channel, ts in threads.recent(session, actor.user_id, limit):
+        try:
+            view = conversations.conversation_view(session, user, contact_id)
+        except Refused:
+            continue  # released or escalated since: no longer theirs
+        out.append(PastConversation(view.contact_name, view.campaign_title, view.status, channel, ts))
+    return out
+
+
+def home_view(
+    lines: list[HomeLine], is_admin: bool, past: list[tuple[PastConversation, str]] = ()
+) -> dict[str, Any]:
     body: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Your texting"}},
     ]
@@ -84,6 +110,14 @@ def home_view(lines: list[HomeLine], is_admin: bool) -> dict[str, Any]:
         body.append(blocks.actions(*buttons))
         if not line.can_request and line.reason:
             body.append(blocks.context(f"Request More is unavailable: {blocks.escape(line.reason)}"))
+    if past:
+        body.append({"type": "header", "text": {"type": "plain_text", "text": "Recent conversations"}})
+        rows = []
+        for convo, link in past:
+            name = blocks.escape(convo.contact_name or "a contact")
+            label = f"<{link}|{name}>" if link else name
+            rows.append(f"{label} — {blocks.escape(convo.campaign_title)}, {convo.status.replace('_', ' ')}")
+        body.append(blocks.section("\n".join(rows)))
     if is_admin:
         body.append({"type": "divider"})
         body.append(blocks.context("You are an admin: `/textbank help` lists the admin commands."))
@@ -91,8 +125,20 @@ def home_view(lines: list[HomeLine], is_admin: bool) -> dict[str, Any]:
 
 
 async def publish(deps: SlackDeps, actor: Actor) -> None:
-    lines = await in_read(deps.db, lambda s: dashboard(s, actor))
-    await deps.client.views_publish(user_id=actor.slack_user_id, view=home_view(lines, actor.is_admin))
+    lines, past = await in_read(deps.db, lambda s: (dashboard(s, actor), past_conversations(s, actor)))
+    linked = []
+    for convo in past:
+        try:
+            response = await deps.client.chat_getPermalink(
+                channel=convo.channel_id, message_ts=convo.thread_ts
+            )
+            link = str(response.get("permalink") or "")
+        except SlackApiError:
+            link = ""
+        linked.append((convo, link))
+    await deps.client.views_publish(
+        user_id=actor.slack_user_id, view=home_view(lines, actor.is_admin, linked)
+    )
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:

@@ -259,6 +259,14 @@ class SlackStandIn:
     _m_views_push = _view
     _m_views_publish = _view
 
+    def _m_chat_getPermalink(self, call: Call) -> dict[str, Any]:
+        channel, ts = call.body.get("channel"), str(call.body.get("message_ts", ""))
+        return {
+            "ok": True,
+            "channel": channel,
+            "permalink": f"https://test.slack.com/archives/{channel}/p{ts}",
+        }
+
     def _m_users_info(self, call: Call) -> dict[str, Any]:
         user_id = str(call.body.get("user") or call.query.get("user", ""))
         user = self.users.get(user_id)

@@ -49,6 +49,16 @@ async def test_app_home_shows_counts_and_request_more(driver: Driver) -> None:
     assert "Send First Texts (0)" in json.dumps(home_after)
 
 
+async def test_app_home_lists_recent_conversations(driver: Driver) -> None:
+    contact_id, thread_ts = await reply_in_thread(driver)
+    await driver.dispatch(
+        event_body({"type": "app_home_opened", "user": TEXTER, "tab": "home"}),
+        content_type="application/json",
+    )
+    home = json.dumps((await driver.slack.wait_for("views.publish")).view)
+    assert "Recent conversations" in home and "Ann One" in home and f"p{thread_ts}" in home
+
+
 async def test_adhoc_text_with_routing_choice(driver: Driver) -> None:
     await setup_admin(driver)
     await driver.command(TEXTER, "text (212) 555-0142 Hi, this is Tess from the campaign")
