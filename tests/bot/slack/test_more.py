@@ -196,3 +196,20 @@ async def test_edit_modal_then_send_and_escalate(driver: Driver) -> None:
     await driver.slack.wait_for(
         "chat.postMessage", lambda c: c.body.get("channel") == "D" + ADMIN and "escalated" in c.text_dump()
     )
+
+
+async def test_join_refusals_say_why(driver: Driver) -> None:
+    await setup_admin(driver)
+    await apply_campaign(driver)
+    await driver.command(ADMIN, 'link initials "Test Drive"', channel_id="C0VOL")
+    await driver.command(ADMIN, 'link replies "Test Drive"', channel_id="C0VOL")
+    posts = await driver.slack.wait_count("chat.postMessage", 2)
+    initials, replies = (json.loads(p.blocks[1]["elements"][0]["value"]) for p in posts[-2:])
+    await driver.click(TEXTER, {"action_id": "tb_join", "value": json.dumps(initials)}, channel_id="C0VOL")
+    assert "has not launched yet" in driver.responses(TEXTER)[-1]
+    from tests.bot.slack.test_admin import upload_contacts
+
+    await upload_contacts(driver)
+    await driver.command(ADMIN, 'launch "Test Drive"')
+    await driver.click(TEXTER, {"action_id": "tb_join", "value": json.dumps(replies)}, channel_id="C0VOL")
+    assert "dynamic assignment for replies is turned off" in driver.responses(TEXTER)[-1]
