@@ -50,12 +50,9 @@ class Plan:
     new: list[Message]
 
 
-def _prepare(session: Session, user_id: int, contact_id: int, channel: str) -> Plan | None:
-    """In one transaction: the conversation as the user sees it, its thread, and the new messages claimed."""
-    try:
-        snap = _snapshot(session, user_id, contact_id)
-    except Refused:
-        return None
+def _claim(session: Session, snap: Snapshot, user_id: int, channel: str) -> Plan:
+    """In one short write transaction: the conversation's thread, and its new messages claimed for posting."""
+    contact_id = snap.view.contact_id
     ref, created = threads.claim(session, contact_id, user_id, channel)
     if not created and not ref.ready:
         raise ThreadBusy(f"the thread of contact {contact_id} is being created")
@@ -90,9 +87,11 @@ class Threads:
         """
         async with self._lock(user_id, contact_id):
             channel = await self.deps.dm_channel(slack_user_id)
-            plan = await in_session(self.deps.db, lambda s: _prepare(s, user_id, contact_id, channel))
-            if plan is None:
+            try:  # read outside the write lock (SQLite serializes writers)
+                snap = await in_read(self.deps.db, lambda s: _snapshot(s, user_id, contact_id))
+            except Refused:
                 return False
+            plan = await in_session(self.deps.db, lambda s: _claim(s, snap, user_id, channel))
             ref = plan.ref
             if plan.created:
                 text, parent = blocks.thread_parent(plan.snap.view)
