@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import campaign, contacts, db, demo, optout
+from bot.cli import campaign, contacts, db, demo, optout, run, sms
 
 app = typer.Typer(
     help="textbank: peer-to-peer texting for campaigns, run from Slack and Discord.",
@@ -16,6 +16,8 @@ app.add_typer(campaign.app, name="campaign")
 app.add_typer(contacts.app, name="contacts")
 app.add_typer(optout.app, name="optout")
 app.command("demo")(demo.demo)
+app.command("run")(run.run)
+app.add_typer(sms.app, name="sms")
 
 
 def main() -> None:

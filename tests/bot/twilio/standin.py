@@ -93,7 +93,7 @@ class TwilioStandIn:
         with self._lock:
             return [r for r in self.requests if r.method == "POST" and r.path.endswith("/Messages.json")]
 
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[Recorded]:
+    def wait_for(self, count: int, timeout: float = 60.0) -> list[Recorded]:
         """Block until at least ``count`` message requests arrived."""
         deadline = time.monotonic() + timeout
         with self.request_seen:

@@ -171,7 +171,7 @@ async def test_refused_connection_is_retried_later(db, org_id) -> None:
     sender = make_sender(db, dead_url, options)
     await sender.start()
     try:
-        await sender.drain(10, include_retries=False)
+        await sender.drain(60, include_retries=False)
     finally:
         await sender.stop()
     row = h.message(db, message_id)
@@ -262,7 +262,7 @@ async def test_a_crash_between_sending_and_sent_never_sends_twice(db, db_url, or
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     worker = subprocess.Popen([sys.executable, "-c", CRASHING_SENDER, db_url, standin.url], cwd=ROOT, env=env)
     try:
-        await asyncio.to_thread(standin.wait_for, 1, 30)
+        await asyncio.to_thread(standin.wait_for, 1, 60)
         assert h.message(db, message_id).status == "sending"
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
