@@ -53,6 +53,8 @@ class SlackDeps:
     client: AsyncWebClient
     dm_channels: dict[str, str] = field(default_factory=dict)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
+    # The conversation-thread poster (bot.slack.conversations.Threads), shared by clicks and the relay.
+    threads: Any = None
 
     async def actor(self, team_id: str, slack_user_id: str) -> Actor:
         return await resolve_actor(

@@ -141,11 +141,10 @@ class Threads:
 
 
 def threads_of(deps: SlackDeps) -> Threads:
-    existing = getattr(deps, "_threads", None)
-    if existing is None:
-        existing = Threads(deps)
-        deps._threads = existing  # type: ignore[attr-defined]
-    return existing
+    """The one ``Threads`` of this app, so its per-conversation locks cover clicks and the relay alike."""
+    if deps.threads is None:
+        deps.threads = Threads(deps)
+    return deps.threads
 
 
 def _replies_to_show(session: Session, actor: Actor, campaign_id: int) -> tuple[list[int], str | None]:
