@@ -41,12 +41,16 @@ def create_app(
     hooks: Iterable[RouteHook] | None = None,
     *,
     max_body: int = MAX_BODY,
-    db_threads: int = DB_THREADS,
+    db_threads: int | None = None,
 ) -> web.Application:
     """The Application with ``/healthz`` and the routes of ``hooks`` (default: the Twilio webhooks).
 
-    Bodies over ``max_body`` bytes are refused with 413 before they are read.
+    Bodies over ``max_body`` bytes are refused with 413 before they are read. ``db_threads`` defaults to
+    one on SQLite (it runs one writer at a time, and writers queued in its busy handler sleep in growing
+    steps, so a FIFO of one thread is faster and fairer) and ``DB_THREADS`` on PostgreSQL.
     """
+    if db_threads is None:
+        db_threads = DB_THREADS if db.is_postgres else 1
     from bot.twilio.webhooks import add_twilio_routes
 
     app = web.Application(client_max_size=max_body)
@@ -104,10 +108,12 @@ class WebServer:
 
     name = "web"
 
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
+    def __init__(self, app: web.Application, host: str, port: int, *, reuse_port: bool = False) -> None:
         self.app = app
         self.host = host
         self.port = port
+        # Several processes may listen on one port (the kernel spreads connections over them).
+        self.reuse_port = reuse_port
         self._runner: web.AppRunner | None = None
 
     @property
@@ -132,7 +138,7 @@ class WebServer:
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_port=self.reuse_port or None)
         await site.start()
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []
