@@ -14,10 +14,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-import queue
 import re
 import re._parser as sre_parse
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +34,7 @@ from core.errors import NotFound, Refused
 from core.phones import DEFAULT_REGION, normalize, zone_for_number
 from core.zones import zone_for_zip
 from storage.engine import Database
+from storage.locks import lock_key
 from storage.models import Campaign
 from storage.types import UTCDateTime, utcnow
 
@@ -451,7 +450,9 @@ class Stage:
         conn = session.connection()
         first, first_type = columns[0]
         key = f"{first} {first_type}" if self.postgres else f"{first} INTEGER PRIMARY KEY"
-        cols = ", ".join([key] + [f"{c} {t}" for c, t in columns[1:]])
+        # SQLite would give a JSON column numeric affinity: keep such text as TEXT there.
+        rest = [(c, t if self.postgres else t.replace("JSON", "TEXT")) for c, t in columns[1:]]
+        cols = ", ".join([key] + [f"{c} {t}" for c, t in rest])
         if self.postgres:
             conn.exec_driver_sql(f"CREATE TEMP TABLE {name} ({cols}) ON COMMIT DROP")
         else:
@@ -481,13 +482,13 @@ class Stage:
 # --- The import -----------------------------------------------------------------------------------------
 
 _STAGE_COLUMNS = (
-    ("line", "BIGINT PRIMARY KEY"),
+    ("line", "BIGINT NOT NULL"),
     ("cell", "TEXT NOT NULL"),
     ("first_name", "TEXT NOT NULL"),
     ("last_name", "TEXT NOT NULL"),
     ("zip", "TEXT NOT NULL"),
     ("external_id", "TEXT NOT NULL"),
-    ("custom_fields", "TEXT NOT NULL"),
+    ("custom_fields", "JSON NOT NULL"),  # parsed during the COPY on PostgreSQL
     ("timezone", "TEXT"),
 )
 
@@ -522,10 +523,10 @@ def import_contacts(
         summary.custom_fields = [name for name, _ in custom]
 
         stage = Stage(session, "tb_contacts_stage", _STAGE_COLUMNS)
-        mover = _Mover(session, campaign, stage)
-        pipeline(_checked_batches(rows, fields, custom, cells, campaign.timezone, summary), mover)
+        for batch in _checked_batches(rows, fields, custom, cells, campaign.timezone, summary):
+            stage.write(batch)
         summary.rows = stage.count + summary.skipped["invalid_cell"]
-        mover.finish(summary)
+        _insert_staged(session, campaign, stage, summary)
         stage.drop()
 
         known = list(campaign.custom_fields or [])
@@ -535,37 +536,6 @@ def import_contacts(
         if progress is not None:
             progress(total, total)
     return summary
-
-
-def pipeline(batches: Iterator[list[tuple]], consume: Callable[[list[tuple]], None]) -> None:
-    """Feed ``batches`` (made in this thread) to ``consume`` in a writer thread, so that reading and
-    checking the file overlaps the database's work. At most two batches wait, so memory stays bounded.
-    An exception on either side stops both and is raised here once the writer has stopped (the caller's
-    transaction is then rolled back with no statement in flight).
-    """
-    pending: queue.Queue[list[tuple] | None] = queue.Queue(maxsize=2)
-    failure: list[BaseException] = []
-
-    def work() -> None:
-        while (batch := pending.get()) is not None:
-            if not failure:
-                try:
-                    consume(batch)
-                except BaseException as exc:  # handed to the main thread, which raises it
-                    failure.append(exc)
-
-    writer = threading.Thread(target=work, name="textbank-import-writer", daemon=True)
-    writer.start()
-    try:
-        for batch in batches:
-            if failure:
-                break
-            pending.put(batch)
-    finally:
-        pending.put(None)
-        writer.join()
-    if failure:
-        raise failure[0]
 
 
 def _checked_batches(
@@ -627,64 +597,50 @@ def _checked_batches(
         yield batch
 
 
-class _Mover:
-    """Stages each batch and moves it into ``contacts`` at once; ``finish`` fills in the skip counts.
+def _insert_staged(session: Session, campaign: Campaign, stage: Stage, summary: ImportSummary) -> None:
+    """Move the staged rows into ``contacts`` in one statement and fill in the skip counts.
 
-    A batch's INSERT keeps the first row of each number within the batch and leaves out opted-out
-    numbers; ON CONFLICT DO NOTHING drops numbers already in the campaign, including those inserted from
-    an earlier batch of this file. So every distinct, not opted-out number of the file is either inserted
-    once or was there before, and the counts follow from the staging table.
+    The INSERT keeps the first row of each number and leaves out opted-out numbers and numbers already
+    in the campaign; so every distinct, not opted-out number of the file is either inserted once or was
+    there before, and the counts follow from the staging table. A plain INSERT filtered by NOT EXISTS
+    costs a quarter less than ON CONFLICT DO NOTHING on PostgreSQL (no speculative insertion); it is
+    safe because imports into one campaign take turns: on PostgreSQL through a transaction-scoped
+    advisory lock on the campaign, on SQLite through the write lock every import holds.
     """
-
-    def __init__(self, session: Session, campaign: Campaign, stage: Stage) -> None:
-        self.conn = session.connection()
-        self.stage = stage
-        self.campaign_id = campaign.id
-        self.org_id = campaign.organization_id
-        self.inserted = 0
-        self.now = utcnow()
-        custom = "CAST(s.custom_fields AS json)" if stage.postgres else "s.custom_fields"
-        self.insert = text(
-            f"""
-            INSERT INTO contacts (campaign_id, cell, first_name, last_name, zip, external_id, custom_fields,
-                                  timezone, status, opted_out, escalated, created_at)
-            SELECT :campaign_id, s.cell, s.first_name, s.last_name, s.zip, s.external_id, {custom},
-                   s.timezone, 'needs_message', :no, :no, :now
-            FROM {stage.name} s
-            WHERE s.line BETWEEN :lo AND :hi
-              AND s.line IN (SELECT min(line) FROM {stage.name} WHERE line BETWEEN :lo AND :hi GROUP BY cell)
-              AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.organization_id = :org_id AND o.cell = s.cell)
-            ORDER BY s.line
-            ON CONFLICT (campaign_id, cell) DO NOTHING
-            """
-        ).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("no", type_=Boolean()))
-
-    def __call__(self, batch: list[tuple]) -> None:
-        self.stage.write(batch)
-        result = self.conn.execute(
-            self.insert,
-            {
-                "campaign_id": self.campaign_id,
-                "org_id": self.org_id,
-                "now": self.now,
-                "no": False,
-                "lo": batch[0][0],
-                "hi": batch[-1][0],
-            },
+    conn = session.connection()
+    name = stage.name
+    if stage.postgres:
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(f"contacts-import:{campaign.id}")}
         )
-        self.inserted += result.rowcount
-
-    def finish(self, summary: ImportSummary) -> None:
-        name = self.stage.name
-        distinct = self.conn.execute(text(f"SELECT count(DISTINCT cell) FROM {name}")).scalar_one()
-        opted = self.conn.execute(
-            text(
-                f"SELECT count(*) FROM opt_outs WHERE organization_id = :org_id "
-                f"AND cell IN (SELECT cell FROM {name})"
-            ),
-            {"org_id": self.org_id},
-        ).scalar_one()
-        summary.imported = self.inserted
-        summary.skipped["duplicate_in_file"] = self.stage.count - distinct
-        summary.skipped["opted_out"] = opted
-        summary.skipped["already_in_campaign"] = distinct - opted - self.inserted
+        # Room for the sort and the hash of a million-row file without spilling to disk (this import only).
+        conn.exec_driver_sql("SET LOCAL work_mem = '128MB'")
+    insert = text(
+        f"""
+        INSERT INTO contacts (campaign_id, cell, first_name, last_name, zip, external_id, custom_fields,
+                              timezone, status, opted_out, escalated, created_at)
+        SELECT :campaign_id, s.cell, s.first_name, s.last_name, s.zip, s.external_id, s.custom_fields,
+               s.timezone, 'needs_message', :no, :no, :now
+        FROM {name} s
+        WHERE s.line IN (SELECT min(line) FROM {name} GROUP BY cell)
+          AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.organization_id = :org_id AND o.cell = s.cell)
+          AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.campaign_id = :campaign_id AND c.cell = s.cell)
+        ORDER BY s.line
+        """
+    ).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("no", type_=Boolean()))
+    distinct = conn.execute(text(f"SELECT count(DISTINCT cell) FROM {name}")).scalar_one()
+    opted = conn.execute(
+        text(
+            f"SELECT count(*) FROM opt_outs WHERE organization_id = :org_id "
+            f"AND cell IN (SELECT cell FROM {name})"
+        ),
+        {"org_id": campaign.organization_id},
+    ).scalar_one()
+    result = conn.execute(
+        insert,
+        {"campaign_id": campaign.id, "org_id": campaign.organization_id, "now": utcnow(), "no": False},
+    )
+    summary.imported = result.rowcount
+    summary.skipped["duplicate_in_file"] = stage.count - distinct
+    summary.skipped["opted_out"] = opted
+    summary.skipped["already_in_campaign"] = distinct - opted - summary.imported

@@ -144,7 +144,7 @@ def import_optouts(
         report = (lambda done: progress(done, total)) if progress is not None else None
         header, header_line, rows = csv_rows(stream, report)
         fields, _ = map_header(header, required=("cell",), line=header_line, allow_custom=False)
-        stage = Stage(session, "tb_optout_stage", (("line", "BIGINT PRIMARY KEY"), ("cell", "TEXT NOT NULL")))
+        stage = Stage(session, "tb_optout_stage", (("line", "BIGINT NOT NULL"), ("cell", "TEXT NOT NULL")))
         i_cell = fields["cell"]
         batch: list[tuple] = []
         for line, row in rows:
