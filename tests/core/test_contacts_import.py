@@ -2,13 +2,21 @@ from __future__ import annotations
 
 import io
 import random
+import threading
 
 import pytest
 from sqlalchemy import func, select
 
 from core import contacts_import
 from core.campaigns import archive_campaign, create_campaign
-from core.contacts_import import CellNormalizer, ImportRefused, import_contacts, nanpa_prefix_depths
+from core.contacts_import import (
+    CellNormalizer,
+    ImportRefused,
+    ImportSummary,
+    import_contacts,
+    nanpa_prefix_depths,
+)
+from core.errors import Refused
 from core.optouts import opt_out
 from core.phones import normalize, zone_for_number
 from storage import Database
@@ -270,3 +278,41 @@ def test_fast_cell_path_agrees_with_phonenumbers() -> None:
         cell = normalize(raw, "US")
         expected = (cell, zone_for_number(cell)) if cell else None
         assert normalizer(raw) == expected, raw
+
+
+def test_two_imports_into_one_campaign_at_once(db: Database, campaign_id: int) -> None:
+    """Overlapping files imported concurrently: each number lands once and the counts add up."""
+    first = "first_name,cell\n" + "".join(f"A{i},312555{i:04d}\n" for i in range(0, 3000))
+    second = "first_name,cell\n" + "".join(f"B{i},312555{i:04d}\n" for i in range(2000, 5000))
+    results: dict[str, object] = {}
+
+    def run(name: str, data: str) -> None:
+        try:
+            results[name] = import_contacts(db, campaign_id, csv_bytes(data))
+        except Exception as exc:  # surfaced by the assertion below
+            results[name] = exc
+
+    threads = [threading.Thread(target=run, args=(n, d)) for n, d in (("a", first), ("b", second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    a, b = results["a"], results["b"]
+    assert isinstance(a, ImportSummary) and isinstance(b, ImportSummary), results
+    assert a.imported + b.imported == 5000
+    assert a.skipped["already_in_campaign"] + b.skipped["already_in_campaign"] == 1000
+    assert contact_count(db) == 5000
+
+
+def test_overlong_name_refused(db: Database, campaign_id: int) -> None:
+    with pytest.raises(ImportRefused) as refused:
+        import_contacts(
+            db, campaign_id, csv_bytes(f"first_name,cell\nAna,2125550001\n{'x' * 201},2125550002\n")
+        )
+    assert refused.value.line == 3 and "first name is longer than 200" in str(refused.value)
+    assert contact_count(db) == 0
+
+
+def test_unknown_region_refused(db: Database, campaign_id: int) -> None:
+    with pytest.raises(Refused, match="unknown region"):
+        import_contacts(db, campaign_id, csv_bytes("first_name,cell\nAna,2125550001\n"), region="XX")
