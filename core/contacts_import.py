@@ -43,6 +43,7 @@ Source = Path | str | BinaryIO
 
 SKIP_REASONS = ("invalid_cell", "duplicate_in_file", "opted_out", "already_in_campaign")
 CHUNK_BYTES = 1 << 20
+MAX_LINE_BYTES = 16 << 20  # a longer line means no line breaks (or old Mac ones): not a CSV we read
 BATCH_ROWS = 25_000
 
 
@@ -363,6 +364,12 @@ def utf8_lines(stream: IO[bytes], on_bytes: Callable[[int], None] | None = None)
         if chunk:
             cut = data.rfind(b"\n") + 1
             if cut == 0:
+                if len(data) > MAX_LINE_BYTES:
+                    raise ImportRefused(
+                        f"a line longer than {MAX_LINE_BYTES >> 20} MB: is this a CSV file with one record "
+                        "per line? Re-save it as 'CSV UTF-8'",
+                        line=line_no + 1,
+                    )
                 carry = data
                 continue
             data, carry = data[:cut], data[cut:]
@@ -388,6 +395,12 @@ def utf8_lines(stream: IO[bytes], on_bytes: Callable[[int], None] | None = None)
             return
 
 
+def _csv_problem(exc: csv.Error, what: str) -> str:
+    if "new-line character" in str(exc):
+        return "lines end with a bare carriage return (old Mac format): re-save the file as 'CSV UTF-8'"
+    return f"{what} ({exc}): check the quotes and commas on that line"
+
+
 def csv_rows(
     stream: IO[bytes], on_bytes: Callable[[int], None] | None = None
 ) -> tuple[list[str], int, Iterator[tuple[int, list[str]]]]:
@@ -401,7 +414,7 @@ def csv_rows(
         while header is not None and not any(cell.strip() for cell in header):
             header = next(reader, None)
     except csv.Error as exc:
-        raise ImportRefused(f"the header is not valid CSV ({exc}): fix it and import again", line=1) from exc
+        raise ImportRefused(_csv_problem(exc, "the header is not valid CSV"), line=1) from exc
     if header is None:
         raise ImportRefused("the file is empty: it needs a header line naming its columns, then the rows")
     header_line = reader.line_num
@@ -415,9 +428,7 @@ def csv_rows(
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise ImportRefused(
-                    f"not valid CSV ({exc}): check the quotes on that line", line=start
-                ) from exc
+                raise ImportRefused(_csv_problem(exc, "not valid CSV"), line=start) from exc
             if len(row) != width:
                 if not any(cell.strip() for cell in row):
                     start = reader.line_num + 1
@@ -510,7 +521,7 @@ def import_contacts(
     summary = ImportSummary()
     with db.session() as session, open_source(source) as (stream, total):
         campaign = session.get(Campaign, campaign_id)
-        if campaign is None:
+        if campaign is None or campaign.kind != "campaign":
             raise NotFound(f"no campaign with id {campaign_id}: see `textbank campaign list`")
         if campaign.status == "archived":
             raise ImportRefused(

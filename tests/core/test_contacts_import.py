@@ -16,7 +16,7 @@ from core.contacts_import import (
     import_contacts,
     nanpa_prefix_depths,
 )
-from core.errors import Refused
+from core.errors import NotFound, Refused
 from core.optouts import opt_out
 from core.phones import normalize, zone_for_number
 from storage import Database
@@ -316,3 +316,30 @@ def test_overlong_name_refused(db: Database, campaign_id: int) -> None:
 def test_unknown_region_refused(db: Database, campaign_id: int) -> None:
     with pytest.raises(Refused, match="unknown region"):
         import_contacts(db, campaign_id, csv_bytes("first_name,cell\nAna,2125550001\n"), region="XX")
+
+
+@pytest.mark.parametrize(
+    ("data", "line", "words"),
+    [
+        ("first_name,cell\rAna,2125550001\r", 1, "carriage return"),
+        ('first_name,cell\nAna,2125550001\nBo,"2125550002\n', 3, "not valid CSV"),
+        ('first_name,cell\n"An"a,2125550001\n', 2, "not valid CSV"),
+    ],
+)
+def test_broken_csv_refused_with_the_line(
+    db: Database, campaign_id: int, data: str, line: int, words: str
+) -> None:
+    with pytest.raises(ImportRefused) as refused:
+        import_contacts(db, campaign_id, csv_bytes(data))
+    assert refused.value.line == line and words in str(refused.value)
+    assert contact_count(db) == 0
+
+
+def test_adhoc_home_is_not_an_import_target(db: Database, org_id: int) -> None:
+    with db.session() as session:
+        home = Campaign(organization_id=org_id, title="ad hoc", kind="adhoc", custom_fields=[])
+        session.add(home)
+        session.flush()
+        home_id = home.id
+    with pytest.raises(NotFound):
+        import_contacts(db, home_id, csv_bytes("first_name,cell\nAna,2125550001\n"))
