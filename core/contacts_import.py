@@ -414,7 +414,9 @@ def csv_rows(
         while header is not None and not any(cell.strip() for cell in header):
             header = next(reader, None)
     except csv.Error as exc:
-        raise ImportRefused(_csv_problem(exc, "the header is not valid CSV"), line=1) from exc
+        raise ImportRefused(
+            _csv_problem(exc, "the header is not valid CSV"), line=reader.line_num or 1
+        ) from exc
     if header is None:
         raise ImportRefused("the file is empty: it needs a header line naming its columns, then the rows")
     header_line = reader.line_num
