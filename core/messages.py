@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from core.hours import Window, window_closes_at
@@ -58,6 +58,42 @@ def outbound_row(
     session.add(message)
     session.flush()
     return message
+
+
+_INSERT_OUTBOUND = insert(Message.__table__).returning(Message.__table__.c.id)
+
+
+def insert_outbound(
+    session: Session,
+    *,
+    contact_id: int,
+    campaign_id: int,
+    cell: str,
+    sender: str | None,
+    window: Window,
+    zone_name: str,
+    body: str,
+    user_id: int | None,
+    now: datetime,
+) -> int:
+    """The queued row as one Core INSERT (the initial-send fast path); returns its id."""
+    return session.execute(
+        _INSERT_OUTBOUND,
+        {
+            "contact_id": contact_id,
+            "campaign_id": campaign_id,
+            "direction": "out",
+            "body": body,
+            "media": [],
+            "cell": cell,
+            "sender": sender,
+            "user_id": user_id,
+            "status": "queued",
+            "attempts": 0,
+            "send_before": window_closes_at(window, zone_name, now),
+            "created_at": now,
+        },
+    ).scalar_one()
 
 
 def queue_outbound(

@@ -14,19 +14,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, exists, false, func, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, exists, false, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.assignment import contact_zone_column, next_window_opening, not_opted_out_anywhere, open_zones
 from core.errors import Refused
-from core.hours import format_hhmm, is_within, local_now, zone
-from core.messages import campaign_window, contact_zone, outbound_row
+from core.hours import Window, format_hhmm, is_within, local_now, zone
+from core.messages import contact_zone, insert_outbound
 from core.phones import mask
-from core.scripts import render_for_contact, root_step
-from storage.models import Campaign, Contact, OptOut, User
-from storage.types import utcnow
+from core.scripts import render, render_for_contact, root_step
+from storage.models import Campaign, Contact, InteractionStep, OptOut, User
+from storage.types import UTCDateTime, utcnow
 
 INITIAL_STATUS = "needs_message"
 
@@ -69,9 +70,9 @@ def no(code: str, reason: str, opens_at: datetime | None = None) -> SendResult:
     return SendResult(False, reason, None, code, opens_at)
 
 
-def outside_hours(campaign: Campaign, zone_name: str, now: datetime) -> SendResult | None:
+def outside_hours(campaign: Campaign | CampaignRules, zone_name: str, now: datetime) -> SendResult | None:
     """A refusal naming when the window opens, or None when it is open now in ``zone_name``."""
-    win = campaign_window(campaign)
+    win = Window(campaign.hours_start, campaign.hours_end)
     if is_within(win, zone_name, now):
         return None
     opens = next_window_opening(win, zone_name, now)
@@ -85,7 +86,7 @@ def outside_hours(campaign: Campaign, zone_name: str, now: datetime) -> SendResu
     )
 
 
-def not_launched(campaign: Campaign) -> SendResult | None:
+def not_launched(campaign: Campaign | CampaignRules) -> SendResult | None:
     if campaign.status == "launched":
         return None
     if campaign.status == "archived":
@@ -151,7 +152,7 @@ def next_initial(
     )
 
 
-def _why_not(contact: Contact, user: User, expected_status: str, opted_out: bool) -> SendResult:
+def _why_not(contact: Contact | Row[Any], user: User, expected_status: str, opted_out: bool) -> SendResult:
     """The word for a send whose guard did not match, from the contact as it is now."""
     if contact.opted_out or opted_out:
         return no("opted_out", "this number opted out: it is never texted again")
@@ -172,6 +173,64 @@ def _why_not(contact: Contact, user: User, expected_status: str, opted_out: bool
     return no("stale", "this contact changed while you were sending: nothing was sent; try again")
 
 
+# The send's statements, built once: a click runs them with new parameters only.
+_contacts = Contact.__table__
+_ROOT_SCRIPT = (
+    select(InteractionStep.script)
+    .where(InteractionStep.campaign_id == Campaign.id, InteractionStep.parent_id.is_(None))
+    .order_by(InteractionStep.id)
+    .limit(1)
+    .correlate(Campaign)
+    .scalar_subquery()
+)
+_FACTS = (
+    select(
+        Contact.cell,
+        Contact.first_name,
+        Contact.last_name,
+        Contact.zip,
+        Contact.external_id,
+        Contact.custom_fields,
+        Contact.timezone,
+        Contact.status,
+        Contact.opted_out,
+        Contact.assigned_user_id,
+        Campaign.id.label("campaign_id"),
+        Campaign.organization_id,
+        Campaign.title,
+        Campaign.status.label("campaign_status"),
+        Campaign.hours_start,
+        Campaign.hours_end,
+        Campaign.timezone.label("campaign_timezone"),
+        Campaign.sender,
+        _ROOT_SCRIPT.label("initial"),
+    )
+    .join(Campaign, Campaign.id == Contact.campaign_id)
+    .where(Contact.id == bindparam("contact_id"))
+)
+_GUARDED_SEND = (
+    update(_contacts)
+    .where(
+        _contacts.c.id == bindparam("contact_id"),
+        _contacts.c.status == INITIAL_STATUS,
+        _contacts.c.assigned_user_id == bindparam("user_id"),
+        _contacts.c.opted_out == false(),
+        ~exists().where(OptOut.organization_id == bindparam("org_id"), OptOut.cell == _contacts.c.cell),
+    )
+    .values(status="messaged", last_message_at=bindparam("now", type_=UTCDateTime()))
+)
+
+
+@dataclass(frozen=True)
+class CampaignRules:
+    """What the send rules read of a campaign (a Campaign row has the same attributes)."""
+
+    title: str
+    status: str
+    hours_start: int
+    hours_end: int
+
+
 def send_initial(
     session: Session,
     user: User,
@@ -183,6 +242,7 @@ def send_initial(
 
     A no-op with the reason when the contact is not the texter's (anymore), already texted, opted out,
     outside texting hours in its zone (saying when the window opens), or its campaign is not launched.
+    The happy path is three statements (read, guarded UPDATE, INSERT of the queued row).
     """
     if expected_status != INITIAL_STATUS:
         raise Refused(
@@ -190,43 +250,53 @@ def send_initial(
             "reply from the conversation's thread instead"
         )
     now = now or utcnow()
-    row = session.execute(select(Contact, Campaign).join(Campaign).where(Contact.id == contact_id)).first()
-    if row is None or row.Campaign.organization_id != user.organization_id:
+    facts = session.execute(_FACTS, {"contact_id": contact_id}).first()
+    if facts is None or facts.organization_id != user.organization_id:
         return no("not_found", f"there is no contact {contact_id} in your organization: nothing was sent")
-    contact, campaign = row.Contact, row.Campaign
-    if contact.assigned_user_id != user.id or contact.status != INITIAL_STATUS or contact.opted_out:
-        return _why_not(contact, user, expected_status, False)
-    refusal = not_launched(campaign) or outside_hours(campaign, contact_zone(contact, campaign), now)
+    if facts.assigned_user_id != user.id or facts.status != INITIAL_STATUS or facts.opted_out:
+        return _why_not(facts, user, expected_status, False)
+    rules = CampaignRules(facts.title, facts.campaign_status, facts.hours_start, facts.hours_end)
+    zone_name = facts.timezone or facts.campaign_timezone
+    refusal = not_launched(rules) or outside_hours(rules, zone_name, now)
     if refusal is not None:
         return refusal
-    body = render_for_contact(_initial_script(session, campaign), contact, user.name)
-    guarded = session.execute(
-        update(Contact)
-        .where(
-            Contact.id == contact_id,
-            Contact.status == INITIAL_STATUS,
-            Contact.assigned_user_id == user.id,
-            Contact.opted_out == false(),
-            ~exists().where(OptOut.organization_id == campaign.organization_id, OptOut.cell == Contact.cell),
+    if not (facts.initial or "").strip():
+        raise Refused(
+            f"the campaign {facts.title!r} has no initial message: an admin adds script.initial "
+            "to its YAML and applies it"
         )
-        .values(status="messaged", last_message_at=now)
-        .execution_options(synchronize_session=False)
+    body = render(
+        facts.initial,
+        first_name=facts.first_name,
+        last_name=facts.last_name,
+        texter_name=user.name,
+        custom_fields=facts.custom_fields or {},
+        zip=facts.zip,
+        external_id=facts.external_id,
+    )
+    guarded = session.execute(
+        _GUARDED_SEND,
+        {"contact_id": contact_id, "user_id": user.id, "org_id": facts.organization_id, "now": now},
     )
     if guarded.rowcount != 1:
-        session.refresh(contact)
-        listed = is_listed(session, campaign.organization_id, contact.cell)
-        return _why_not(contact, user, expected_status, listed)
-    message = outbound_row(
+        current = session.execute(_FACTS, {"contact_id": contact_id}).one()
+        listed = is_listed(session, facts.organization_id, facts.cell)
+        return _why_not(current, user, expected_status, listed)
+    message_id = insert_outbound(
         session,
-        contact_id=contact.id,
-        cell=contact.cell,
-        zone_name=contact_zone(contact, campaign),
+        contact_id=contact_id,
+        campaign_id=facts.campaign_id,
+        cell=facts.cell,
+        sender=facts.sender,
+        window=Window(facts.hours_start, facts.hours_end),
+        zone_name=zone_name,
         body=body,
         user_id=user.id,
-        campaign=campaign,
         now=now,
     )
-    # Keep the in-session object true to the row for callers that read it after the send.
-    set_committed_value(contact, "status", "messaged")
-    set_committed_value(contact, "last_message_at", now)
-    return SendResult(True, None, message.id)
+    # A Contact object of this session, if any, stays true to the row for callers that read it after.
+    loaded = session.identity_map.get(session.identity_key(Contact, contact_id))
+    if loaded is not None:
+        set_committed_value(loaded, "status", "messaged")
+        set_committed_value(loaded, "last_message_at", now)
+    return SendResult(True, None, message_id)
