@@ -641,7 +641,10 @@ def _insert_staged(session: Session, campaign: Campaign, stage: Stage, summary: 
         ORDER BY s.line
         """
     ).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("no", type_=Boolean()))
-    distinct = conn.execute(text(f"SELECT count(DISTINCT cell) FROM {name}")).scalar_one()
+    # GROUP BY can hash; count(DISTINCT) always sorts (a second or so for a million numbers).
+    distinct = conn.execute(
+        text(f"SELECT count(*) FROM (SELECT cell FROM {name} GROUP BY cell) d")
+    ).scalar_one()
     opted = conn.execute(
         text(
             f"SELECT count(*) FROM opt_outs WHERE organization_id = :org_id "

@@ -160,7 +160,9 @@ def import_optouts(
         summary.rows = stage.count + summary.invalid_cell
 
         conn = session.connection()
-        distinct = conn.execute(text(f"SELECT count(DISTINCT cell) FROM {stage.name}")).scalar_one()
+        distinct = conn.execute(
+            text(f"SELECT count(*) FROM (SELECT cell FROM {stage.name} GROUP BY cell) d")
+        ).scalar_one()
         insert = text(
             f"""
             INSERT INTO opt_outs (organization_id, cell, source, reason, created_at)
