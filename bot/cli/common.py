@@ -20,7 +20,7 @@ err_console = Console(stderr=True)
 
 def fail(reason: str, code: int = 1) -> NoReturn:
     """Print a one-line reason on stderr and exit non-zero."""
-    err_console.print(f"[bold red]error:[/] {escape(reason)}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(reason)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
