@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import exists, select, text
 from sqlalchemy.orm import Session
 
 from core.errors import Forbidden, NotFound, Refused
+from storage.locks import lock_key
 from storage.models import Organization, PlatformIdentity, User, WorkspaceLink
 
 ROLES = ("owner", "admin", "texter")
 ADMIN_ROLES = ("owner", "admin")
 DEFAULT_ORG_NAME = "textbank"
+# The identity of a person at the server's command line (not a chat account).
+CLI_PLATFORM = "cli"
+CLI_WORKSPACE = "local"
 
 
 def default_organization(session: Session, name: str = DEFAULT_ORG_NAME) -> Organization:
@@ -131,3 +137,103 @@ def set_role(session: Session, actor: User, target: User, role: str) -> None:
     if target.role == "owner" and actor.role != "owner":
         raise Forbidden("only an owner can change an owner's role")
     target.role = role
+
+
+def _serialize_entries(session: Session) -> None:
+    """Take turns with every other first entry (PostgreSQL; SQLite writers are serialized already).
+
+    Linking a workspace and picking a newcomer's role read then write: two first users at the same
+    moment must not both become owner, nor create two default organizations.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("orgs:workspace-entry")})
+
+
+def _chat_users(org_id: int) -> Any:
+    """Users of the organization with a chat identity (command-line operators do not count)."""
+    return select(User.id).where(
+        User.organization_id == org_id,
+        exists().where(PlatformIdentity.user_id == User.id, PlatformIdentity.platform != CLI_PLATFORM),
+    )
+
+
+def newcomer_role(session: Session, org_id: int, *, platform_admin: bool) -> str:
+    """The role of someone entering the organization from a chat workspace for the first time.
+
+    - A workspace admin/owner on their platform becomes the owner when the organization has no owner or
+      admin in chat yet, else an admin.
+    - Anyone else becomes the owner only when nobody has entered from chat before (so no admin exists and
+      no workspace admin has appeared): a workspace whose installer is not a workspace admin can still
+      get going. Otherwise a texter; an admin promotes them with ``set_role``.
+    Command-line operators (``command_line_user``) are left out of both counts: running the CLI on the
+    server never takes the bootstrap away from the chat workspace.
+    """
+    chat = _chat_users(org_id)
+    has_chat_admin = session.scalar(select(exists(chat.where(User.role.in_(ADMIN_ROLES)))))
+    if platform_admin:
+        return "admin" if has_chat_admin else "owner"
+    if not has_chat_admin and not session.scalar(select(exists(chat))):
+        return "owner"
+    return "texter"
+
+
+def enter_workspace_user(
+    session: Session,
+    *,
+    platform: str,
+    workspace_id: str,
+    platform_user_id: str,
+    name: str,
+    platform_admin: bool,
+    org_name: str = DEFAULT_ORG_NAME,
+) -> User:
+    """The user behind a chat identity, as they use textbank: the one call an adapter makes per person.
+
+    A workspace not linked yet is linked to the default organization. A newcomer's role is
+    ``newcomer_role``'s. Someone already known who has since become a workspace admin/owner on their
+    platform (``platform_admin``) is promoted from texter to admin; nobody is ever demoted here (an admin
+    does that with ``set_role``). A changed display name is recorded.
+    """
+    _serialize_entries(session)
+    org = organization_for_workspace(session, platform, workspace_id)
+    if org is None:
+        org = default_organization(session, org_name)
+        link_workspace(session, org, platform, workspace_id)
+    if find_identity(session, platform, workspace_id, platform_user_id) is not None:
+        user = ensure_user(
+            session,
+            org,
+            platform=platform,
+            workspace_id=workspace_id,
+            platform_user_id=platform_user_id,
+            name=name,
+        )
+        if platform_admin and user.role == "texter":
+            user.role = "admin"
+        return user
+    return ensure_user(
+        session,
+        org,
+        platform=platform,
+        workspace_id=workspace_id,
+        platform_user_id=platform_user_id,
+        name=name,
+        role=newcomer_role(session, org.id, platform_admin=platform_admin),
+    )
+
+
+def command_line_user(session: Session, org: Organization, login: str) -> User:
+    """The person running the CLI on the server (``login`` = their OS user name), an owner.
+
+    Whoever can run the CLI holds the database URL and could change any row anyway; the user row exists
+    so core's admin checks and audit columns name them like anyone else.
+    """
+    return ensure_user(
+        session,
+        org,
+        platform=CLI_PLATFORM,
+        workspace_id=CLI_WORKSPACE,
+        platform_user_id=login,
+        name=login,
+        role="owner",
+    )

@@ -22,7 +22,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
-from bot.slack.context import Actor, resolve_actor
+from bot.slack.context import Actor, AdminChecks, resolve_actor
 from core.errors import Refused
 from storage.engine import Database
 
@@ -55,10 +55,16 @@ class SlackDeps:
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     # The conversation-thread poster (bot.slack.conversations.Threads), shared by clicks and the relay.
     threads: Any = None
+    admin_checks: AdminChecks = field(default_factory=AdminChecks)
 
     async def actor(self, team_id: str, slack_user_id: str) -> Actor:
         return await resolve_actor(
-            self.db, self.client, team_id, slack_user_id, self.settings.organization_name
+            self.db,
+            self.client,
+            team_id,
+            slack_user_id,
+            self.settings.organization_name,
+            self.admin_checks,
         )
 
     async def dm_channel(self, slack_user_id: str) -> str:

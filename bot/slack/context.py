@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from slack_sdk.errors import SlackApiError
@@ -26,6 +27,8 @@ PLATFORM = "slack"
 # and relay posts that each wait a few milliseconds on the database.
 DB_THREADS = 16
 _EXECUTOR = ThreadPoolExecutor(DB_THREADS, thread_name_prefix="slack-db")
+# How often a known texter's Slack admin flag is looked up again (a promotion in Slack shows this soon).
+ADMIN_RECHECK_SECONDS = 300.0
 T = TypeVar("T")
 log = logging.getLogger("textbank.slack")
 
@@ -75,6 +78,7 @@ class Actor:
 class SlackProfile:
     name: str
     workspace_admin: bool
+    failed: bool = False
 
 
 async def slack_profile(client: AsyncWebClient, slack_user_id: str) -> SlackProfile:
@@ -83,7 +87,7 @@ async def slack_profile(client: AsyncWebClient, slack_user_id: str) -> SlackProf
         response = await client.users_info(user=slack_user_id)
     except SlackApiError as exc:
         log.warning("users.info %s failed: %s", slack_user_id, exc.response.get("error"))
-        return SlackProfile(slack_user_id, False)
+        return SlackProfile(slack_user_id, False, failed=True)
     info: dict[str, Any] = response.get("user") or {}
     profile = info.get("profile") or {}
     name = (
@@ -101,44 +105,62 @@ def _known(session: Session, team_id: str, slack_user_id: str) -> Actor | None:
     return Actor.of(orgs.get_user(session, identity.user_id), org.id, team_id, slack_user_id)
 
 
+@dataclass
+class AdminChecks:
+    """When each known texter's Slack admin flag was last looked up (users.info), to promote them.
+
+    Looking it up on every click would cost a Web API call per click; once every ``every`` seconds per
+    person is enough for a promotion to show.
+    """
+
+    every: float = ADMIN_RECHECK_SECONDS
+    last: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def due(self, team_id: str, slack_user_id: str) -> bool:
+        seen = self.last.get((team_id, slack_user_id))
+        return seen is None or time.monotonic() - seen >= self.every
+
+    def looked_up(self, team_id: str, slack_user_id: str) -> None:
+        self.last[(team_id, slack_user_id)] = time.monotonic()
+
+
 async def resolve_actor(
     db: Database,
     client: AsyncWebClient,
     team_id: str,
     slack_user_id: str,
     org_name: str = orgs.DEFAULT_ORG_NAME,
+    checks: AdminChecks | None = None,
 ) -> Actor:
-    """The textbank user behind ``slack_user_id``, linking the workspace and creating the user on first use.
+    """The textbank user behind ``slack_user_id``: core's ``orgs.enter_workspace_user`` picks the role.
 
-    The first person to use textbank in a workspace not yet linked (the one who installed it) becomes the
-    organization's owner; Slack workspace admins and owners come in as admins; everyone else as a texter.
+    A known admin or owner is answered from the database alone. A known texter is looked up in Slack
+    again when ``checks`` says it is time, and promoted by core if they have become a workspace admin.
     """
     known = await in_read(db, lambda s: _known(s, team_id, slack_user_id))
-    if known is not None:
+    if known is not None and (known.is_admin or checks is None or not checks.due(team_id, slack_user_id)):
         return known
     profile = await slack_profile(client, slack_user_id)
+    if checks is not None:
+        checks.looked_up(team_id, slack_user_id)
+    if known is not None and (profile.failed or not profile.workspace_admin):
+        return known  # nothing to change (and a failed look-up must not rename them to their id)
 
-    def create(session: Session) -> Actor:
-        org = orgs.organization_for_workspace(session, PLATFORM, team_id)
-        first_use = org is None
-        if org is None:
-            org = orgs.default_organization(session, org_name)
-            orgs.link_workspace(session, org, PLATFORM, team_id)
-        role = "owner" if first_use else ("admin" if profile.workspace_admin else "texter")
-        user = orgs.ensure_user(
+    def enter(session: Session) -> Actor:
+        user = orgs.enter_workspace_user(
             session,
-            org,
             platform=PLATFORM,
             workspace_id=team_id,
             platform_user_id=slack_user_id,
             name=profile.name,
-            role=role,
+            platform_admin=profile.workspace_admin,
+            org_name=org_name,
         )
-        return Actor.of(user, org.id, team_id, slack_user_id)
+        return Actor.of(user, user.organization_id, team_id, slack_user_id)
 
-    return await in_session(db, create)
+    return await in_session(db, enter)
 
 
 async def resolve_user_ref(db: Database, client: AsyncWebClient, actor: Actor, slack_user_id: str) -> Actor:
-    """Another Slack user named in a command (``<@U123>``), created as a texter if new."""
+    """Another Slack user named in a command (``<@U123>``), entered by core's rule if new."""
     return await resolve_actor(db, client, actor.team_id, slack_user_id)

@@ -82,6 +82,33 @@ async def test_workspace_admins_in_slack_come_in_as_admins(driver: Driver) -> No
         assert session.scalar(select(User.role).where(User.name == "Sam Slackadmin")) == "admin"
 
 
+async def test_a_texter_made_workspace_admin_in_slack_is_promoted_on_the_next_look_up(driver: Driver) -> None:
+    await setup_admin(driver)
+    await driver.command(TEXTER, "help")
+    await driver.command(TEXTER, "help")
+    looked_up = [c for c in driver.slack.of("users.info") if c.body.get("user") == TEXTER]
+    assert len(looked_up) == 1  # a known texter is not looked up on every command
+    driver.slack.users[TEXTER]["is_admin"] = True
+    driver.app.textbank_deps.admin_checks.every = 0  # type: ignore[attr-defined]
+    await driver.command(TEXTER, "help")
+    with driver.db.read() as session:
+        assert session.scalar(select(User.role).where(User.name == "Tess Texter")) == "admin"
+    assert "campaign new" in driver.responses(TEXTER)[-1]
+    driver.slack.users[TEXTER]["is_admin"] = False
+    await driver.command(TEXTER, "help")
+    with driver.db.read() as session:  # never demoted automatically
+        assert session.scalar(select(User.role).where(User.name == "Tess Texter")) == "admin"
+
+
+async def test_first_user_in_slack_is_owner_only_when_no_admin_exists(driver: Driver) -> None:
+    driver.slack.add_user("U0BOSS", "Sam Slackadmin", is_admin=True)
+    await driver.command(TEXTER, "help")  # a non-admin arrives first: owner, as nobody else can be
+    await driver.command("U0BOSS", "help")
+    with driver.db.read() as session:
+        roles = dict(session.execute(select(User.name, User.role)).all())
+    assert roles == {"Tess Texter": "owner", "Sam Slackadmin": "admin"}
+
+
 async def test_bad_signature_is_refused_and_changes_nothing(driver: Driver) -> None:
     body = slash_body("help", user_id=ADMIN)
     headers = signed_headers(body, secret="not-the-secret")
