@@ -30,7 +30,7 @@ ADMIN_HELP = (
     ("stats CAMPAIGN", "progress of a campaign"),
     ("texters CAMPAIGN", "texters with their unsent and unhandled counts, and a release button each"),
     ("review CAMPAIGN FILTER [@texter]", "message review (needs-first-message, needs-response, ...)"),
-    ("export CAMPAIGN", "the campaign as YAML, uploaded into this channel"),
+    ("export CAMPAIGN", "the contacts as CSV with their answers and tags, uploaded into this channel"),
     ("optout NUMBER", "add a number to the organization's opt-out list"),
     ("admin add @user", "make someone an admin"),
 )

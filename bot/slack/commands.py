@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 import shlex
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session
 from bot.slack import blocks, modals
 from bot.slack.app import SlackDeps
 from bot.slack.context import Actor, in_read, in_session, resolve_user_ref
-from core import campaigns, joining, optouts, orgs, releases, stats
+from core import campaigns, export, joining, optouts, orgs, releases, stats
 from core.errors import Refused
 from storage.models import User
 
@@ -229,24 +231,27 @@ async def review_command(ctx: Ctx) -> None:
 
 
 async def export_command(ctx: Ctx) -> None:
-    from core import campaign_yaml
-
+    """The campaign's contacts as CSV (answers and tags too), written to a temporary file and uploaded."""
     ref = ctx.campaign_ref("export CAMPAIGN")
+    with tempfile.TemporaryDirectory(prefix="textbank-export-") as folder:
+        path = Path(folder) / "contacts.csv"
 
-    def read(session: Session) -> tuple[str, str]:
-        campaign = _admin_campaign(session, ctx.actor, ref)
-        return campaign.title, campaign_yaml.export_campaign_yaml(session, campaign)
+        def write(session: Session) -> tuple[str, int]:
+            campaign = campaigns.get_campaign(session, ctx.actor.org_id, ref)
+            with path.open("w", encoding="utf-8", newline="") as out:
+                count = export.export_contacts_csv(session, _current_user(session, ctx.actor), campaign, out)
+            return campaign.title, count
 
-    title, text = await in_read(ctx.deps.db, read)
-    filename = re.sub(r"[^A-Za-z0-9_-]+", "-", title).strip("-").lower() or "campaign"
-    await ctx.deps.client.files_upload_v2(
-        channel=ctx.channel_id,
-        filename=f"{filename}.yaml",
-        title=f"{title} (campaign file)",
-        content=text,
-        initial_comment=f"{title}: the campaign as YAML (apply it with /textbank campaign apply)",
-    )
-    await ctx.say(f"Uploaded {filename}.yaml.")
+        title, count = await in_read(ctx.deps.db, write)
+        filename = (re.sub(r"[^A-Za-z0-9_-]+", "-", title).strip("-").lower() or "campaign") + "-contacts.csv"
+        await ctx.deps.client.files_upload_v2(
+            channel=ctx.channel_id,
+            file=str(path),
+            filename=filename,
+            title=f"{title} (contacts)",
+            initial_comment=f"{title}: {count:,} contacts with their answers and tags",
+        )
+    await ctx.say(f"Uploaded {filename} ({count:,} contacts).")
 
 
 async def optout_command(ctx: Ctx) -> None:

@@ -3,6 +3,8 @@ export, the Edit modal and escalation."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 from sqlalchemy import select
@@ -11,7 +13,7 @@ from bot.slack.relay import RelayWorker
 from storage.models import Campaign, Contact, Message, User
 from tests.bot.slack.conftest import ADMIN, TEXTER, TEXTER2, Driver
 from tests.bot.slack.standin import event_body
-from tests.bot.slack.test_admin import apply_campaign, setup_admin
+from tests.bot.slack.test_admin import apply_campaign, setup_admin, upload_contacts
 from tests.bot.slack.test_texters import (
     find_action,
     join_and_card,
@@ -143,6 +145,7 @@ async def test_settings_modal_saves_and_refuses_bad_values(driver: Driver) -> No
 async def test_admin_add_and_export(driver: Driver) -> None:
     await setup_admin(driver)
     await apply_campaign(driver)
+    await upload_contacts(driver)
     await driver.command(ADMIN, f"admin add <@{TEXTER2}|theo>")
     assert "Theo Texter is now an admin" in driver.slack.of("respond")[-1].text_dump()
     with driver.db.read() as session:
@@ -150,8 +153,20 @@ async def test_admin_add_and_export(driver: Driver) -> None:
     await driver.command(TEXTER2, 'export "Test Drive"')
     complete = await driver.slack.wait_for("files.completeUploadExternal")
     assert complete.body.get("channel_id") == "C0CHAN"
+    assert driver.slack.of("files.getUploadURLExternal")[0].body["filename"] == "test-drive-contacts.csv"
     uploaded = b"".join(driver.slack.uploads.values()).decode()
-    assert "title: Test Drive" in uploaded and "Will you vote?" in uploaded
+    rows = list(csv.DictReader(io.StringIO(uploaded)))
+    assert [(r["first name"], r["cell"], r["status"]) for r in rows] == [
+        ("Ann", "+12125550101", "needs_message"),
+        ("Bob", "+12125550102", "needs_message"),
+        ("Cat", "+12125550103", "needs_message"),
+    ]
+    assert "Will they vote?" in rows[0] and "tags" in rows[0]
+    assert "3 contacts" in driver.responses(TEXTER2)[-1]
+
+    await driver.command(TEXTER, 'export "Test Drive"')
+    assert "only an admin" in driver.responses(TEXTER)[-1]
+    assert len(driver.slack.of("files.completeUploadExternal")) == 1
 
 
 async def test_edit_modal_then_send_and_escalate(driver: Driver) -> None:
