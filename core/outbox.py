@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from core.notices import add_notice
@@ -152,6 +152,15 @@ def _expire_late(session: Session, now: datetime) -> None:
     ids = list(session.scalars(late.order_by(Message.id).limit(500)))
     for message_id in ids:
         _fail(session, message_id, None, WINDOW_CLOSED, now, from_statuses=("queued",))
+
+
+def skip_flush_wait(session: Session) -> None:
+    """Let this transaction commit without waiting for the WAL flush (PostgreSQL; SQLite already runs
+    ``synchronous=NORMAL``). Only for recording outcomes: one lost in a database crash leaves its row
+    ``sending``, which the sweep turns ``unknown``, never a resend. Claims keep the full wait, because a
+    claim must be durable before the provider is called."""
+    if _is_postgres(session):
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
 def mark_sent(

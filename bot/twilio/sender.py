@@ -25,10 +25,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 import requests
 from dotenv import dotenv_values
+from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
@@ -41,10 +42,13 @@ from storage import Database
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 NUMBER_RATE = 1.0
 SERVICE_RATE = 10.0
 DEFAULT_WORKERS = 4
+# Outcomes written per transaction at most.
+RECORD_BATCH = 200
 # Twilio accepts a ValidityPeriod of 1 to 36000 seconds.
 VALIDITY_MIN, VALIDITY_MAX = 1, 36_000
 
@@ -205,6 +209,16 @@ def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
     return isinstance(reason, NewConnectionError)
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """An outcome waiting to be written; ``recorded`` resolves once it is."""
+
+    job: OutboundJob
+    identity: str
+    outcome: Outcome
+    recorded: asyncio.Future[None]
+
+
 class TokenBucket:
     """``rate`` tokens per second, at most ``burst`` saved up. ``reserve`` may go into debt: callers
     sleep for the returned time, so concurrent callers queue up in order."""
@@ -258,6 +272,9 @@ class OutboxSender:
         # Bumped on every claim and every recorded outcome (lets ``drain`` see activity it raced with).
         self._epoch = 0
         self._executor: ThreadPoolExecutor | None = None
+        self._db_executor: ThreadPoolExecutor | None = None
+        self._outcomes: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._recorder: asyncio.Task[None] | None = None
 
     @property
     def description(self) -> str:
@@ -267,6 +284,12 @@ class OutboxSender:
     async def start(self) -> None:
         self._stopping.clear()
         self._executor = ThreadPoolExecutor(self.options.workers, thread_name_prefix="sms-send")
+        # SQLite runs one writer at a time and its busy handler sleeps in growing steps: one thread
+        # queues our claims and outcomes in order instead.
+        db_threads = self.options.workers if self.db.is_postgres else 1
+        self._db_executor = ThreadPoolExecutor(db_threads, thread_name_prefix="sms-db")
+        self._outcomes = asyncio.Queue()
+        self._recorder = asyncio.create_task(self._record_loop(), name="outbox-recorder")
         self._dispatcher = asyncio.create_task(self._dispatch(), name="outbox-dispatcher")
 
     async def stop(self) -> None:
@@ -278,9 +301,14 @@ class OutboxSender:
             self._dispatcher = None
         if self._inflight:
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        if self._recorder is not None:
+            self._outcomes.put_nowait(None)
+            await self._recorder
+            self._recorder = None
+        for executor in (self._executor, self._db_executor):
+            if executor is not None:
+                executor.shutdown(wait=True)
+        self._executor = self._db_executor = None
 
     def nudge(self) -> None:
         """Look at the outbox now instead of at the next poll."""
@@ -306,7 +334,7 @@ class OutboxSender:
     async def _claim_and_hand_over(self, free: int) -> None:
         self._epoch += 1
         try:
-            jobs = await asyncio.to_thread(self._claim, 1 if self.options.rate else free)
+            jobs = await self._db(self._claim, 1 if self.options.rate else free)
         except Exception:
             log.exception("sender: claiming from the outbox failed; trying again shortly")
             jobs = []
@@ -320,7 +348,7 @@ class OutboxSender:
             delay = bucket.reserve()
             if delay > 0 and await self._pause(delay, wake_on_nudge=False):
                 bucket.refund()
-                await asyncio.to_thread(self._release, job)
+                await self._db(self._release, job)
                 continue
             task = asyncio.create_task(self._send(job, identity))
             self._inflight.add(task)
@@ -346,6 +374,12 @@ class OutboxSender:
             self._wake.clear()
         return self._stopping.is_set()
 
+    async def _db(self, work: Callable[..., T], *args: object) -> T:
+        executor = self._db_executor
+        if executor is None:  # not started (``drain`` on a stopped sender)
+            return await asyncio.to_thread(work, *args)
+        return await asyncio.get_running_loop().run_in_executor(executor, work, *args)
+
     def _claim(self, limit: int) -> list[OutboundJob]:
         with self.db.session() as session:
             return outbox.claim_queued(session, limit)
@@ -367,39 +401,69 @@ class OutboxSender:
             if outcome.http_status == 429:
                 self.bucket(identity).pause(delay)
         self.stats[outcome.kind] += 1
+        recorded = asyncio.get_running_loop().create_future()
+        self._outcomes.put_nowait(_Pending(job, identity, outcome, recorded))
+        await recorded
+
+    async def _record_loop(self) -> None:
+        """Write outcomes in batches: one transaction for whatever finished meanwhile."""
+        while True:
+            first = await self._outcomes.get()
+            batch = [first] if first is not None else []
+            while len(batch) < RECORD_BATCH and not self._outcomes.empty():
+                item = self._outcomes.get_nowait()
+                if item is None:
+                    first = None
+                    break
+                batch.append(item)
+            if batch:
+                self._epoch += 1
+                await self._record_with_retries(batch)
+                for item in batch:
+                    item.recorded.set_result(None)
+            if first is None:
+                return
+
+    async def _record_with_retries(self, batch: list[_Pending]) -> None:
         for attempt in range(5):
             try:
-                self._epoch += 1
-                await asyncio.to_thread(self._record, job, identity, outcome)
+                await self._db(self._record, batch)
                 return
             except Exception:
-                log.exception("sender: recording message %s as %s failed", job.message_id, outcome.kind)
+                log.exception("sender: recording %d outcomes failed", len(batch))
                 await asyncio.sleep(0.5 * 2**attempt)
-        log.error("sender: message %s stays 'sending'; the sweep will mark it unknown", job.message_id)
+        ids = ", ".join(str(item.job.message_id) for item in batch)
+        log.error("sender: messages %s stay 'sending'; the sweep will mark them unknown", ids)
 
     def _backoff(self, attempts: int, retry_after: float | None) -> float:
         ceiling = min(self.options.retry_cap, self.options.retry_base * 2 ** max(0, attempts - 1))
         delay = ceiling / 2 + random.uniform(0, ceiling / 2)
         return max(delay, retry_after or 0.0)
 
-    def _record(self, job: OutboundJob, identity: str, outcome: Outcome) -> None:
+    def _record(self, batch: list[_Pending]) -> None:
         with self.db.session() as session:
-            if outcome.kind == "sent":
-                assert outcome.sid is not None
-                outbox.mark_sent(session, job.message_id, outcome.sid, sender=identity)
-            elif outcome.kind == "retry":
-                outbox.mark_retry(
-                    session,
-                    job.message_id,
-                    timedelta(seconds=outcome.retry_after or 0),
-                    code=outcome.code,
-                    reason=outcome.reason,
-                )
-            elif outcome.kind == "failed":
-                outbox.mark_failed(session, job.message_id, outcome.code, outcome.reason)
-            else:
-                log.warning("sender: message %s has an unknown fate: %s", job.message_id, outcome.reason)
-                outbox.mark_unknown(session, job.message_id, outcome.reason)
+            outbox.skip_flush_wait(session)
+            for item in batch:
+                self._record_one(session, item.job, item.identity, item.outcome)
+
+    @staticmethod
+    def _record_one(session: Session, job: OutboundJob, identity: str, outcome: Outcome) -> None:
+        if outcome.kind == "sent":
+            assert outcome.sid is not None
+            outbox.mark_sent(session, job.message_id, outcome.sid, sender=identity)
+        elif outcome.kind == "retry":
+            outbox.mark_retry(
+                session,
+                job.message_id,
+                timedelta(seconds=outcome.retry_after or 0),
+                code=outcome.code,
+                reason=outcome.reason,
+            )
+        elif outcome.kind == "failed":
+            outbox.mark_failed(session, job.message_id, outcome.code, outcome.reason)
+        else:
+            log.warning("sender: message %s has an unknown fate: %s", job.message_id, outcome.reason)
+            outbox.mark_unknown(session, job.message_id, outcome.reason)
 
     async def drain(self, timeout: float = 30.0, *, include_retries: bool = True) -> None:
         """Wait until the outbox is empty and nothing is in flight (tests and benchmarks).
@@ -411,7 +475,7 @@ class OutboxSender:
             # Idle before and after the count, with no claim or outcome in between: really drained.
             epoch = self._epoch
             idle = not self._inflight and not self._handing_over
-            remaining = await asyncio.to_thread(self._pending, include_retries)
+            remaining = await self._db(self._pending, include_retries)
             if (
                 idle
                 and not remaining

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "test-auth-token"
+STATS_PATH = "/_standin/stats"
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ class TwilioStandIn:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; without TCP_NODELAY, Nagle + delayed ACK add 40 ms.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
@@ -122,6 +125,9 @@ class TwilioStandIn:
                 self._handle()
 
             def _handle(self) -> None:
+                if self.path == STATS_PATH:  # for a stand-in in another process (benchmarks)
+                    self._stats()
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode() if length else ""
                 parts = urlsplit(self.path)
@@ -170,6 +176,14 @@ class TwilioStandIn:
                     self.wfile.write(data)
                 except OSError:  # the caller is gone (a killed sender): nobody to answer
                     self.close_connection = True
+
+            def _stats(self) -> None:
+                data = json.dumps({"messages": len(standin.messages())}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
