@@ -55,7 +55,7 @@ async def signed_form(request: web.Request) -> MultiDictProxy[str]:
         )
     try:
         form = await request.post()
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, LookupError) as exc:  # bad percent-encoding, bytes or charset
         raise BadRequest(f"the form body could not be read: {exc}") from exc
     settings: Settings = request.app[settings_key]
     validator = request.app.get(validator_key)

@@ -224,3 +224,18 @@ async def test_webhooks_are_refused_when_signatures_cannot_be_checked(db, org_id
         assert status == 403 and inbound_rows(db) == []
     finally:
         await web.stop()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"MessageSid=SM1&From=\xff\xfe&To=x", "application/x-www-form-urlencoded"),
+        (b"MessageSid=SM1&From=x&To=y", "application/x-www-form-urlencoded; charset=no-such-charset"),
+    ],
+)
+async def test_unreadable_bodies_are_400(db, server, body, content_type) -> None:
+    async with aiohttp.ClientSession() as session:
+        headers = {"Content-Type": content_type, "X-Twilio-Signature": "abc"}
+        async with session.post(server.url + "/twilio/sms", data=body, headers=headers) as response:
+            assert response.status == 400
+    assert inbound_rows(db) == []
