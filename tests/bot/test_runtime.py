@@ -19,7 +19,7 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.runtime import Runtime, build_runtime
-from bot.scheduler import RELEASE_JOB, SWEEP_JOB, Scheduler, sweep_job
+from bot.scheduler import RELEASE_JOB, SWEEP_JOB, Scheduler, release_job, sweep_job
 from bot.twilio.sender import SenderOptions
 from core import outbox
 from storage.types import utcnow
@@ -165,3 +165,22 @@ def test_sigterm_lets_the_send_in_flight_finish(db, db_url, org_id) -> None:
     assert h.message(db, message_id).status == "sent"
     assert "SIGTERM received" in log and "sender stopped" in log
     assert sum(" web: listening on " in line for line in log.splitlines()) == 1
+
+
+def test_release_job_unassigns_replies_left_unanswered(db, org_id) -> None:
+    from tests.core.factories import add_contacts, make_campaign, make_texter
+
+    with db.session() as session:
+        texter = make_texter(session, org_id)
+        campaign = make_campaign(session, org_id, release_unhandled_after_minutes=15)
+        stale = add_contacts(
+            session,
+            campaign,
+            1,
+            status="needs_response",
+            assigned_to=texter,
+            last_inbound_at=utcnow() - timedelta(minutes=30),
+        )[0].id
+    assert release_job(db) == 1
+    assert h.contact(db, stale).assigned_user_id is None
+    assert release_job(db) == 0
