@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import campaign, contacts, db, demo, optout, run, sms
+from bot.cli import campaign, contacts, contacts_export, db, demo, optout, run, sms
 
 app = typer.Typer(
     help="textbank: peer-to-peer texting for campaigns, run from Slack and Discord.",
@@ -14,6 +14,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(campaign.app, name="campaign")
 app.add_typer(contacts.app, name="contacts")
+contacts.app.command("export")(contacts_export.export)
 app.add_typer(optout.app, name="optout")
 app.command("demo")(demo.demo)
 app.command("run")(run.run)
