@@ -267,10 +267,8 @@ class OutboxSender:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
-        # True while the dispatcher holds claimed rows not yet handed to a worker.
-        self._handing_over = False
-        # Bumped on every claim and every recorded outcome (lets ``drain`` see activity it raced with).
-        self._epoch = 0
+        # ``drain`` callers: (include_retries, future) resolved by the dispatcher once it sees nothing to do.
+        self._drain_waiters: list[tuple[bool, asyncio.Future[None]]] = []
         self._executor: ThreadPoolExecutor | None = None
         self._db_executor: ThreadPoolExecutor | None = None
         self._outcomes: asyncio.Queue[_Pending | None] = asyncio.Queue()
@@ -325,21 +323,21 @@ class OutboxSender:
             if free <= 0:
                 await self._pause(self.options.poll_interval)
                 continue
-            self._handing_over = True
-            try:
-                await self._claim_and_hand_over(free)
-            finally:
-                self._handing_over = False
+            await self._claim_and_hand_over(free)
 
     async def _claim_and_hand_over(self, free: int) -> None:
-        self._epoch += 1
+        # Nothing in flight while the claim ran (only this coroutine starts sends) + nothing claimed =
+        # this sender has nothing left; the same transaction counts the texts waiting for a retry.
+        quiet = not self._inflight
+        count_waiting = quiet and bool(self._drain_waiters)
         try:
-            jobs = await self._db(self._claim, 1 if self.options.rate else free)
+            jobs, waiting = await self._db(self._claim, 1 if self.options.rate else free, count_waiting)
         except Exception:
             log.exception("sender: claiming from the outbox failed; trying again shortly")
-            jobs = []
+            jobs, waiting, quiet = [], 0, False
         if not jobs:
-            self._handing_over = False
+            if quiet:
+                self._release_drain_waiters(waiting)
             await self._pause(self.options.poll_interval)
             return
         for job in jobs:
@@ -380,9 +378,22 @@ class OutboxSender:
             return await asyncio.to_thread(work, *args)
         return await asyncio.get_running_loop().run_in_executor(executor, work, *args)
 
-    def _claim(self, limit: int) -> list[OutboundJob]:
+    def _claim(self, limit: int, count_waiting: bool) -> tuple[list[OutboundJob], int]:
         with self.db.session() as session:
-            return outbox.claim_queued(session, limit)
+            jobs = outbox.claim_queued(session, limit)
+            waiting = outbox.pending(session, include_waiting=True) if count_waiting and not jobs else 0
+            return jobs, waiting
+
+    def _release_drain_waiters(self, waiting: int) -> None:
+        still = []
+        for include_retries, future in self._drain_waiters:
+            if future.done():
+                continue
+            if include_retries and waiting:
+                still.append((include_retries, future))
+            else:
+                future.set_result(None)
+        self._drain_waiters = still
 
     def _release(self, job: OutboundJob) -> None:
         with self.db.session() as session:
@@ -417,7 +428,6 @@ class OutboxSender:
                     break
                 batch.append(item)
             if batch:
-                self._epoch += 1
                 await self._record_with_retries(batch)
                 for item in batch:
                     item.recorded.set_result(None)
@@ -466,27 +476,15 @@ class OutboxSender:
             outbox.mark_unknown(session, job.message_id, outcome.reason)
 
     async def drain(self, timeout: float = 30.0, *, include_retries: bool = True) -> None:
-        """Wait until the outbox is empty and nothing is in flight (tests and benchmarks).
+        """Wait until this sender finds nothing to send and has nothing in flight (tests, benchmarks).
 
-        ``include_retries=False`` stops waiting for texts whose retry is not due yet."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.nudge()
-            # Idle before and after the count, with no claim or outcome in between: really drained.
-            epoch = self._epoch
-            idle = not self._inflight and not self._handing_over
-            remaining = await self._db(self._pending, include_retries)
-            if (
-                idle
-                and not remaining
-                and epoch == self._epoch
-                and not self._inflight
-                and not self._handing_over
-            ):
-                return
-            await asyncio.sleep(0.02)
-        raise TimeoutError("the outbox did not drain in time")
-
-    def _pending(self, include_retries: bool) -> int:
-        with self.db.read() as session:
-            return outbox.pending(session, include_waiting=include_retries)
+        With ``include_retries`` it also waits for texts whose retry is not due yet."""
+        if self._dispatcher is None:
+            raise RuntimeError("drain() needs a started sender")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._drain_waiters.append((include_retries, future))
+        self.nudge()
+        try:
+            await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise TimeoutError("the outbox did not drain in time") from None
