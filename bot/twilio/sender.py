@@ -182,6 +182,13 @@ class TwilioGateway:
         status = int(exc.status or 0)
         message = getattr(exc, "msg", None) or getattr(exc, "detail", None) or getattr(exc, "title", "")
         code = int(exc.code) if exc.code is not None else None
+        if status == 401:  # our credentials, not this text: keep it queued while someone fixes the config
+            log.error(
+                "sender: Twilio refused our credentials (401); check TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN"
+            )
+            return Outcome(
+                "retry", code=code, reason=f"Twilio refused our credentials: {message}", http_status=401
+            )
         if status == 429 or status >= 500:
             return Outcome(
                 "retry",
@@ -374,7 +381,7 @@ class OutboxSender:
 
     async def _db(self, work: Callable[..., T], *args: object) -> T:
         executor = self._db_executor
-        if executor is None:  # not started (``drain`` on a stopped sender)
+        if executor is None:  # not started
             return await asyncio.to_thread(work, *args)
         return await asyncio.get_running_loop().run_in_executor(executor, work, *args)
 

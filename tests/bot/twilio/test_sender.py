@@ -115,6 +115,16 @@ async def test_429_and_500_are_retried_with_backoff_then_sent(db, org_id, standi
     assert (row.status, row.attempts, row.provider_sid) == ("sent", 3, requests[2].sid)
 
 
+async def test_rejected_credentials_keep_the_text_queued(db, org_id, standin) -> None:
+    user_id, _, contacts = h.world(db, org_id, 1)
+    message_id = h.queue_text(db, contacts[0], user_id)
+    standin.answer(twilio_error(20003, "Authenticate", status=401))
+    await run_until_drained(make_sender(db, standin.url))
+    assert len(standin.messages()) == 2
+    assert h.message(db, message_id).status == "sent"
+    assert h.notices(db, message_id=message_id) == []
+
+
 async def test_retry_after_holds_back_every_text_of_that_sender(db, org_id, standin) -> None:
     user_id, _, contacts = h.world(db, org_id, 2)
     for contact_id in contacts:
