@@ -1,7 +1,9 @@
 """Benchmark: texters sending initial texts as fast as the core allows.
 
 A launched campaign of N contacts (default 20,000, all inside texting hours at the fixed clock), already
-assigned round-robin to T texters (default 8, one thread each; claiming is bench/assign.py's figure).
+assigned round-robin to T texters (default 100, so each holds 200, a default batch; one thread each;
+claiming is bench/assign.py's figure). Each process has a pool of 10 connections (as
+``textbank run``), so texters also queue for a connection as they would in production.
 Every texter clicks Send on each of their contacts back to back, each click one write transaction; the
 texters are spread over P processes (default 2, one per core: a box runs a process per core, as several
 ``textbank run`` processes share one PostgreSQL):
@@ -17,7 +19,7 @@ On PostgreSQL it runs in a throw-away schema of the database given; on SQLite in
 temporary directory (the path of a ``sqlite:///`` URL is ignored). Both are removed at the end:
 
     /tmp/venv/bin/python bench/send.py --url postgresql+psycopg://postgres@127.0.0.1:5432/test
-    /tmp/venv/bin/python bench/send.py --url sqlite:// --texters 4
+    /tmp/venv/bin/python bench/send.py --url sqlite:// --mode click
 
 Target: 2,000 sends/s per box.
 """
@@ -243,8 +245,14 @@ def main() -> None:
         ),
     )
     parser.add_argument("--contacts", type=int, default=20_000)
-    parser.add_argument("--texters", type=int, default=8)
+    parser.add_argument("--texters", type=int, default=100)
     parser.add_argument("--mode", choices=("send", "click"), default="send")
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=10,
+        help="connections per process (default 10, as textbank run)",
+    )
     parser.add_argument(
         "--processes", type=int, default=2, help="processes the texters are spread over (default 2)"
     )
@@ -264,12 +272,15 @@ def main() -> None:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
 
-        engine_kwargs = {"pool_size": max(1, args.texters // args.processes), "max_overflow": 2}
+        per_process = -(-args.texters // args.processes)
+        engine_kwargs = {"pool_size": min(per_process, args.pool), "max_overflow": 0, "pool_timeout": 600}
     elif args.url.startswith("sqlite"):
         tmp = tempfile.TemporaryDirectory(prefix="bench_send_")
         url = f"sqlite:///{tmp.name}/bench.db"
         cleanup = tmp.cleanup
-        engine_kwargs: dict = {}
+        # Writers queue in the pool rather than spin on SQLite's file lock.
+        per_process = -(-args.texters // args.processes)
+        engine_kwargs = {"pool_size": min(per_process, args.pool), "max_overflow": 0, "pool_timeout": 600}
     else:
         parser.error("give --url postgresql+psycopg://... or sqlite://")
     try:

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Row, bindparam, exists, false, func, selec
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core.assignment import contact_zone_column, next_window_opening, not_opted_out_anywhere, open_zones
+from core.assignment import contact_zone_column, next_window_opening, not_opted_out_anywhere
 from core.errors import Refused
 from core.hours import Window, format_hhmm, is_within, local_now, zone
 from core.messages import contact_zone, insert_outbound
@@ -122,6 +122,13 @@ def _my_initials(campaign: Campaign, user: User) -> tuple[ColumnElement[bool], .
     )
 
 
+def _open(win: Window, zone_name: str | None, now: datetime) -> bool:
+    try:
+        return bool(zone_name) and is_within(win, zone_name, now)
+    except Refused:  # an unknown zone never opens (imports refuse them anyway)
+        return False
+
+
 def next_initial(
     session: Session, campaign: Campaign, user: User, now: datetime | None = None
 ) -> InitialCard | None:
@@ -133,12 +140,22 @@ def next_initial(
     now = now or utcnow()
     if campaign.status != "launched":
         return None
-    in_hours = contact_zone_column(campaign).in_(open_zones(campaign, now))
-    mine = _my_initials(campaign, user)
-    contact = session.scalars(select(Contact).where(*mine, in_hours).order_by(Contact.id).limit(1)).first()
-    if contact is None:
+    # A texter holds at most a batch of contacts in a few zones: group them by zone (one small query)
+    # and keep the zones open now, instead of matching every contact against every open zone on earth.
+    zone_col = contact_zone_column(campaign)
+    by_zone = session.execute(
+        select(zone_col, func.count(), func.min(Contact.id))
+        .where(*_my_initials(campaign, user))
+        .group_by(zone_col)
+    ).all()
+    win = Window(campaign.hours_start, campaign.hours_end)
+    open_now = [(count, first) for name, count, first in by_zone if _open(win, name, now)]
+    if not open_now:
         return None
-    remaining = int(session.scalar(select(func.count()).where(*mine, in_hours)) or 0)
+    contact = session.get(Contact, min(first for _count, first in open_now))
+    if contact is None:  # deleted between the two reads
+        return None
+    remaining = sum(count for count, _first in open_now)
     zone_name = contact_zone(contact, campaign)
     return InitialCard(
         contact_id=contact.id,
