@@ -33,6 +33,9 @@ class Settings:
     twilio_from_number: str = ""
     twilio_api_url: str = ""
     sms: str = "console"  # twilio | console
+    # Texts per second per sending identity (None = the sender's default for its kind, 0 = no limit).
+    sms_rate: float | None = None
+    sms_workers: int = 4
     default_region: str = "US"
     organization_name: str = "textbank"
 
@@ -69,6 +72,22 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: str | Path | N
         port = int(port_text)
     except ValueError as exc:
         raise ConfigError(f"TEXTBANK_PORT={port_text!r} is not a port number") from exc
+    rate_text = get("TEXTBANK_SMS_RATE")
+    try:
+        sms_rate = float(rate_text) if rate_text else None
+    except ValueError as exc:
+        raise ConfigError(
+            f"TEXTBANK_SMS_RATE={rate_text!r} is not a number: texts per second, e.g. 1 or 0.5 (0 = no limit)"
+        ) from exc
+    if sms_rate is not None and sms_rate < 0:
+        raise ConfigError(f"TEXTBANK_SMS_RATE={rate_text} must be 0 (no limit) or more")
+    workers_text = get("TEXTBANK_SMS_WORKERS", "4") or "4"
+    try:
+        sms_workers = int(workers_text)
+    except ValueError as exc:
+        raise ConfigError(f"TEXTBANK_SMS_WORKERS={workers_text!r} is not a whole number, e.g. 4") from exc
+    if sms_workers < 1:
+        raise ConfigError(f"TEXTBANK_SMS_WORKERS={sms_workers} must be at least 1")
     settings = Settings(
         database_url=get("TEXTBANK_DATABASE_URL", DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL,
         public_url=get("TEXTBANK_PUBLIC_URL").rstrip("/"),
@@ -86,6 +105,8 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: str | Path | N
         twilio_api_url=get("TWILIO_API_URL").rstrip("/"),
         default_region=(get("TEXTBANK_DEFAULT_REGION", "US") or "US").upper(),
         organization_name=get("TEXTBANK_ORG_NAME", "textbank") or "textbank",
+        sms_rate=sms_rate,
+        sms_workers=sms_workers,
     )
     sms = get("TEXTBANK_SMS").lower()
     if not sms:

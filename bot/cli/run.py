@@ -1,4 +1,4 @@
-"""``textbank run``: the web server, the SMS sender and the scheduler in one process."""
+"""``textbank run``: the web server, the SMS sender, the scheduler and the chat adapters in one process."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import logging
 
 import typer
 
-from bot.cli.common import fail, open_database, settings
+from bot.cli.common import fail, open_database, refusals, settings
 from bot.runtime import build_runtime
-from bot.twilio.sender import SenderConfigError, sender_options
+from bot.slack.app import runtime_parts
+from bot.twilio.sender import sender_options
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -19,8 +20,9 @@ def run(
 ) -> None:
     """Upgrade the database, then serve everything configured until SIGINT/SIGTERM.
 
-    Starts the web server (TEXTBANK_HOST:TEXTBANK_PORT: Twilio webhooks, /healthz), the outbox sender
-    (Twilio, or the console when TEXTBANK_SMS=console) and the scheduled jobs.
+    Starts the web server (TEXTBANK_HOST:TEXTBANK_PORT: Twilio webhooks, /healthz, and /slack/events in
+    Slack's HTTP mode), the outbox sender (Twilio, or the console when TEXTBANK_SMS=console), the scheduled
+    jobs, and the Slack app when SLACK_BOT_TOKEN is set (Socket Mode when SLACK_APP_TOKEN is set).
     """
     level = logging.getLevelName(log_level.upper())
     if not isinstance(level, int):
@@ -30,13 +32,14 @@ def run(
     for noisy in ("twilio.http_client", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     cfg = settings()
-    try:
-        options = sender_options(cfg)
-    except SenderConfigError as exc:
-        fail(str(exc))
+    options = sender_options(cfg)
     db = open_database()
     try:
-        runtime = build_runtime(cfg, db, options=options)
+        with refusals():
+            slack_hooks, slack_components = runtime_parts(db, cfg)
+        runtime = build_runtime(
+            cfg, db, options=options, web_hooks=slack_hooks, extra_components=slack_components
+        )
         try:
             asyncio.run(runtime.run())
         except OSError as exc:  # the port is taken, or the host is not ours

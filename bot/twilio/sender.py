@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Literal, Protocol, TypeVar
 
 import requests
-from dotenv import dotenv_values
 from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.rest import Client
@@ -53,10 +50,6 @@ RECORD_BATCH = 200
 VALIDITY_MIN, VALIDITY_MAX = 1, 36_000
 
 
-class SenderConfigError(ValueError):
-    pass
-
-
 @dataclass(frozen=True)
 class SenderOptions:
     workers: int = DEFAULT_WORKERS
@@ -76,37 +69,14 @@ def is_messaging_service(identity: str) -> bool:
     return identity.startswith("MG")
 
 
-def sender_options(
-    settings: Settings, env: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
-) -> SenderOptions:
-    """Options from ``TEXTBANK_SMS_RATE`` / ``TEXTBANK_SMS_WORKERS`` (environment over ``.env``)."""
-    values: dict[str, str] = {}
-    if env is None and env_file is not None and Path(env_file).is_file():
-        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    values.update(os.environ if env is None else env)
-    rate_text = values.get("TEXTBANK_SMS_RATE", "").strip()
-    workers_text = values.get("TEXTBANK_SMS_WORKERS", "").strip()
-    try:
-        rate = float(rate_text) if rate_text else None
-    except ValueError as exc:
-        raise SenderConfigError(
-            f"TEXTBANK_SMS_RATE={rate_text!r} is not a number: texts per second, e.g. 1 or 0.5 (0 = no limit)"
-        ) from exc
-    try:
-        workers = int(workers_text) if workers_text else DEFAULT_WORKERS
-    except ValueError as exc:
-        raise SenderConfigError(
-            f"TEXTBANK_SMS_WORKERS={workers_text!r} is not a whole number, e.g. 4"
-        ) from exc
-    if workers < 1:
-        raise SenderConfigError(f"TEXTBANK_SMS_WORKERS={workers} must be at least 1")
-    if rate is not None and rate < 0:
-        raise SenderConfigError(f"TEXTBANK_SMS_RATE={rate_text} must be 0 (no limit) or more")
+def sender_options(settings: Settings) -> SenderOptions:
+    """Options from the settings' ``TEXTBANK_SMS_RATE`` / ``TEXTBANK_SMS_WORKERS`` (see bot/config.py)."""
+    rate = settings.sms_rate
     if settings.sms == "console":
         rate = None
     elif rate is None:
         rate = default_rate(settings.sender)
-    return SenderOptions(workers=workers, rate=rate or None)
+    return SenderOptions(workers=settings.sms_workers, rate=rate or None)
 
 
 @dataclass(frozen=True)

@@ -289,17 +289,22 @@ async def test_a_crash_between_sending_and_sent_never_sends_twice(db, db_url, or
     assert len(standin.messages()) == 1
 
 
-def test_options_from_the_environment() -> None:
-    console = h.twilio_settings("", sms="console")
-    assert sender_options(console, env={"TEXTBANK_SMS_RATE": "3"}).rate is None
+def test_options_from_the_settings() -> None:
+    console = h.twilio_settings("", sms="console", sms_rate=3.0)
+    assert sender_options(console).rate is None
     service = h.twilio_settings("")
-    assert sender_options(service, env={}).rate == 10.0
-    assert sender_options(h.twilio_settings("", service=False), env={}).rate == 1.0
-    assert sender_options(service, env={"TEXTBANK_SMS_RATE": "0"}).rate is None
-    env = {"TEXTBANK_SMS_RATE": "2.5", "TEXTBANK_SMS_WORKERS": "8"}
-    assert sender_options(service, env=env) == SenderOptions(workers=8, rate=2.5)
-    from bot.twilio.sender import SenderConfigError
+    assert sender_options(service).rate == 10.0
+    assert sender_options(h.twilio_settings("", service=False)).rate == 1.0
+    assert sender_options(h.twilio_settings("", sms_rate=0.0)).rate is None
+    configured = h.twilio_settings("", sms_rate=2.5, sms_workers=8)
+    assert sender_options(configured) == SenderOptions(workers=8, rate=2.5)
 
+
+def test_rate_and_workers_are_read_and_checked_by_the_config() -> None:
+    from bot.config import ConfigError, load_settings
+
+    cfg = load_settings({"TEXTBANK_SMS_RATE": "2.5", "TEXTBANK_SMS_WORKERS": "8"}, env_file=None)
+    assert (cfg.sms_rate, cfg.sms_workers) == (2.5, 8)
     for bad in ({"TEXTBANK_SMS_RATE": "fast"}, {"TEXTBANK_SMS_WORKERS": "0"}, {"TEXTBANK_SMS_RATE": "-1"}):
-        with pytest.raises(SenderConfigError, match="TEXTBANK_SMS_"):
-            sender_options(service, env=bad)
+        with pytest.raises(ConfigError, match="TEXTBANK_SMS_"):
+            load_settings(bad, env_file=None)
