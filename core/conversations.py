@@ -555,6 +555,7 @@ def opt_out_contact(
         source="texter",
         reason="opted out by the texter",
         user_id=user.id,
+        spare_message_ids=[message_id] if message_id is not None else (),
     )
     session.refresh(contact)
     return OptOutResult(message_id, note)

@@ -6,9 +6,11 @@ because someone cleaned a list).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, column, func, select, table, text, update
+from sqlalchemy import Connection, Select, bindparam, column, func, select, table, text, update
 from sqlalchemy.orm import Session
 
 from core.contacts_import import (
@@ -24,9 +26,10 @@ from core.contacts_import import (
 from core.errors import Refused
 from core.phones import DEFAULT_REGION, normalize
 from storage.engine import Database
-from storage.models import Campaign, Contact, OptOut
+from storage.models import Campaign, Contact, Message, OptOut
 from storage.types import UTCDateTime, utcnow
 
+OPTED_OUT_BEFORE_SEND = "not sent: the number opted out before the text went out"
 SOURCES = ("texter", "keyword", "carrier", "import", "admin")
 
 
@@ -47,9 +50,12 @@ def opt_out(
     source: str,
     reason: str = "",
     user_id: int | None = None,
+    spare_message_ids: Collection[int] = (),
 ) -> bool:
     """Put ``cell`` (E.164) on the organization's list and close it in every campaign.
 
+    Texts to the number still waiting in the outbox are cancelled (an opted-out number is never texted
+    again), except ``spare_message_ids``: the goodbye a texter sent with the opt-out.
     Returns False when it was already on the list (the contacts are closed again all the same,
     which is harmless and mends any row that slipped through).
     """
@@ -67,8 +73,38 @@ def opt_out(
         .values(opted_out=True, status="closed")
         .execution_options(synchronize_session=False)
     )
+    if not existed:
+        # Once only: what is queued to a number already on the list was queued knowingly (a confirmation).
+        cancel_queued_texts(session.connection(), organization_id, [cell], spare_message_ids)
     session.flush()
     return not existed
+
+
+def cancel_queued_texts(
+    conn: Connection,
+    organization_id: int,
+    cells: Collection[str] | Select[Any],
+    spare_message_ids: Collection[int] = (),
+) -> int:
+    """Fail the organization's queued outbound texts to ``cells`` (they opted out before the texts went).
+
+    Rows already handed to the provider (``sending``) cannot be called back; everything still queued is.
+    """
+    cells_match = Message.cell.in_(cells) if isinstance(cells, Select) else Message.cell.in_(list(cells))
+    statement = (
+        update(Message)
+        .where(
+            cells_match,
+            Message.direction == "out",
+            Message.status == "queued",
+            Message.campaign_id.in_(select(Campaign.id).where(Campaign.organization_id == organization_id)),
+        )
+        .values(status="failed", error_message=OPTED_OUT_BEFORE_SEND, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if spare_message_ids:
+        statement = statement.where(Message.id.not_in(list(spare_message_ids)))
+    return conn.execute(statement).rowcount or 0
 
 
 def normalize_or_refuse(raw: str, region: str = DEFAULT_REGION) -> str:
@@ -189,6 +225,7 @@ def import_optouts(
             .execution_options(synchronize_session=False)
         )
         summary.contacts_closed = closed.rowcount
+        cancel_queued_texts(conn, organization_id, select(column("cell")).select_from(table(stage.name)))
         stage.drop()
         if progress is not None:
             progress(total, total)

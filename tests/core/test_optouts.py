@@ -141,3 +141,55 @@ def test_list_optouts_pages_newest_first(db: Database, org_id: int) -> None:
         assert count_optouts(session, org_id) == 5
         with pytest.raises(Refused):
             list_optouts(session, org_id, limit=0)
+
+
+def queued_text(db: Database, campaign_id: int, cell: str, body: str) -> int:
+    from storage.models import Message
+
+    with db.session() as session:
+        contact = session.scalars(
+            select(Contact).where(Contact.campaign_id == campaign_id, Contact.cell == cell)
+        ).one()
+        message = Message(
+            contact_id=contact.id,
+            campaign_id=campaign_id,
+            direction="out",
+            body=body,
+            cell=cell,
+            status="queued",
+        )
+        session.add(message)
+        session.flush()
+        return message.id
+
+
+def message_states(db: Database, ids: list[int]) -> list[tuple[str, str | None]]:
+    from storage.models import Message
+
+    with db.read() as session:
+        return [(m.status, m.error_message) for m in (session.get(Message, i) for i in ids)]
+
+
+def test_opting_out_cancels_the_numbers_queued_texts_but_spares_the_goodbye(
+    db: Database, org_id: int
+) -> None:
+    cell, other = "+12125550101", "+12125550102"
+    first = seed_campaign(db, org_id, "First", [cell, other])
+    second = seed_campaign(db, org_id, "Second", [cell])
+    waiting = queued_text(db, first, cell, "hello")
+    elsewhere = queued_text(db, second, cell, "hi again")
+    goodbye = queued_text(db, first, cell, "sorry to bother you, bye")
+    untouched = queued_text(db, first, other, "hello other")
+    with db.session() as session:
+        opt_out(session, org_id, cell, source="texter", spare_message_ids=[goodbye])
+    states_after = message_states(db, [waiting, elsewhere, goodbye, untouched])
+    assert [s for s, _ in states_after] == ["failed", "failed", "queued", "queued"]
+    assert "opted out" in states_after[0][1]
+
+
+def test_an_opt_out_import_cancels_queued_texts(db: Database, org_id: int) -> None:
+    cell = "+12125550103"
+    campaign = seed_campaign(db, org_id, "Import cancels", [cell])
+    waiting = queued_text(db, campaign, cell, "hello")
+    import_optouts(db, org_id, io.BytesIO(f"cell\n{cell}\n".encode()))
+    assert message_states(db, [waiting])[0][0] == "failed"
