@@ -25,10 +25,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Connection, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from core.adhoc import adhoc_campaign, adhoc_contact
 from core.messages import queue_outbound
@@ -36,10 +39,11 @@ from core.notices import add_notice
 from core.optouts import is_opted_out, opt_out
 from core.orgs import default_organization
 from core.phones import mask, normalize
-from storage.models import Campaign, Contact, Message, Organization
+from storage.models import Campaign, Contact, Message, OptOut, Organization
 from storage.types import utcnow
 
 OPTOUT_KEYWORDS = ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT")
+_STANDARD_KEYWORDS = frozenset(k.casefold() for k in OPTOUT_KEYWORDS)
 
 
 @dataclass(frozen=True)
@@ -62,68 +66,173 @@ def is_optout_text(body: str, phrases: Iterable[str] = ()) -> bool:
     text = _keyword_form(body or "")
     if not text:
         return False
-    keywords = {k.casefold() for k in OPTOUT_KEYWORDS} | {_keyword_form(str(p)) for p in phrases}
-    return text in keywords
+    return text in _STANDARD_KEYWORDS or any(text == _keyword_form(str(p)) for p in phrases)
 
 
-def _stored(session: Session, provider_sid: str) -> InboundResult | None:
-    row = session.execute(
-        select(Message.id, Message.contact_id, Message.campaign_id, Contact.opted_out)
-        .join(Contact, Contact.id == Message.contact_id)
-        .where(Message.provider_sid == provider_sid)
-    ).first()
+# Every webhook runs the statements below, so they are built once (Core, on the session's connection:
+# SQLAlchemy's compiled cache then serves them without rebuilding or ORM bookkeeping per text).
+_messages = Message.__table__
+_contacts = Contact.__table__
+_campaigns = Campaign.__table__
+_orgs = Organization.__table__
+_optouts = OptOut.__table__
+
+_STORED = (
+    select(_messages.c.id, _messages.c.contact_id, _messages.c.campaign_id, _contacts.c.opted_out)
+    .join(_contacts, _contacts.c.id == _messages.c.contact_id)
+    .where(_messages.c.provider_sid == bindparam("sid"))
+)
+
+
+def _conversation_query(for_update: bool) -> Any:
+    """The newest conversation of a number with one of our identities, with what routing needs of it."""
+    newest = (
+        select(func.max(_messages.c.id))
+        .where(_messages.c.contact_id == _contacts.c.id)
+        .correlate(_contacts)
+        .scalar_subquery()
+    )
+    listed = exists().where(
+        _optouts.c.organization_id == _campaigns.c.organization_id, _optouts.c.cell == _contacts.c.cell
+    )
+    query = (
+        select(
+            _contacts.c.id.label("contact_id"),
+            _contacts.c.cell,
+            _contacts.c.first_name,
+            _contacts.c.last_name,
+            _contacts.c.opted_out,
+            _contacts.c.assigned_user_id,
+            _contacts.c.escalated,
+            _contacts.c.reply_route,
+            _campaigns.c.id.label("campaign_id"),
+            _campaigns.c.title,
+            _campaigns.c.organization_id,
+            _orgs.c.optout_phrases,
+            _orgs.c.optout_confirmation,
+            listed.label("listed"),
+        )
+        .join(_campaigns, _campaigns.c.id == _contacts.c.campaign_id)
+        .join(_orgs, _orgs.c.id == _campaigns.c.organization_id)
+        .where(
+            _contacts.c.cell == bindparam("cell"),
+            _campaigns.c.status.in_(("launched", "archived")),
+            or_(_campaigns.c.sender.is_(None), _campaigns.c.sender.in_(bindparam("ours", expanding=True))),
+            newest.is_not(None),
+        )
+        .order_by(newest.desc(), _campaigns.c.id.desc())
+        .limit(1)
+    )
+    if for_update:
+        # An inbound text and a reply being sent to the same contact run one after the other.
+        query = query.with_for_update(of=_contacts)
+    return query
+
+
+_CONVERSATION = _conversation_query(for_update=False)
+_CONVERSATION_LOCKED = _conversation_query(for_update=True)
+
+_INSERT_MESSAGE = insert(_messages)
+# The SET columns are the keys of each call's parameters.
+_UPDATE_CONTACT = update(_contacts).where(_contacts.c.id == bindparam("contact_pk"))
+
+_LAST_TEXTER = (
+    select(_messages.c.user_id)
+    .where(
+        _messages.c.contact_id == bindparam("contact_pk"),
+        _messages.c.direction == "out",
+        _messages.c.user_id.is_not(None),
+    )
+    .order_by(_messages.c.id.desc())
+    .limit(1)
+)
+
+_ORGANIZATION_OF_SENDER = (
+    select(_campaigns.c.organization_id)
+    .where(_campaigns.c.sender.in_(bindparam("ours", expanding=True)))
+    .order_by(_campaigns.c.id.desc())
+    .limit(1)
+)
+
+
+@dataclass(frozen=True)
+class _Conversation:
+    """What routing one text needs to know about its contact, campaign and organization."""
+
+    contact_id: int
+    cell: str
+    first_name: str
+    last_name: str
+    assigned_user_id: int | None
+    escalated: bool
+    reply_route: str | None
+    campaign_id: int
+    title: str
+    organization_id: int
+    optout_phrases: list[Any]
+    optout_confirmation: str | None
+    # Already out: the contact's flag, or the number on the organization's list.
+    was_out: bool
+
+
+def _stored(conn: Connection, provider_sid: str) -> InboundResult | None:
+    row = conn.execute(_STORED, {"sid": provider_sid}).first()
     if row is None:
         return None
     return InboundResult(False, row.contact_id, row.campaign_id, bool(row.opted_out), row.id)
 
 
-def _find_conversation(session: Session, cell: str, ours: set[str]) -> tuple[Contact, Campaign] | None:
-    newest = (
-        select(func.max(Message.id))
-        .where(Message.contact_id == Contact.id)
-        .correlate(Contact)
-        .scalar_subquery()
+def _find_conversation(conn: Connection, cell: str, ours: set[str]) -> _Conversation | None:
+    query = _CONVERSATION_LOCKED if conn.dialect.name == "postgresql" else _CONVERSATION
+    row = conn.execute(query, {"cell": cell, "ours": sorted(ours)}).first()
+    if row is None:
+        return None
+    return _Conversation(
+        contact_id=row.contact_id,
+        cell=row.cell,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        assigned_user_id=row.assigned_user_id,
+        escalated=bool(row.escalated),
+        reply_route=row.reply_route,
+        campaign_id=row.campaign_id,
+        title=row.title,
+        organization_id=row.organization_id,
+        optout_phrases=list(row.optout_phrases or ()),
+        optout_confirmation=row.optout_confirmation,
+        was_out=bool(row.opted_out or row.listed),
     )
-    query = (
-        select(Contact, Campaign)
-        .join(Campaign, Campaign.id == Contact.campaign_id)
-        .where(
-            Contact.cell == cell,
-            Campaign.status.in_(("launched", "archived")),
-            or_(Campaign.sender.is_(None), Campaign.sender.in_(sorted(ours))),
-            newest.is_not(None),
-        )
-        .order_by(newest.desc(), Campaign.id.desc())
-        .limit(1)
-        .execution_options(populate_existing=True)
+
+
+def _adhoc_conversation(session: Session, cell: str, ours: set[str]) -> _Conversation:
+    """A number no campaign texted: its contact in the organization's ad-hoc campaign."""
+    campaign = adhoc_campaign(session, _organization_for(session, ours))
+    contact = adhoc_contact(session, campaign, cell, "needs_response")
+    org = session.get(Organization, campaign.organization_id)
+    assert org is not None
+    return _Conversation(
+        contact_id=contact.id,
+        cell=contact.cell,
+        first_name=contact.first_name,
+        last_name=contact.last_name,
+        assigned_user_id=contact.assigned_user_id,
+        escalated=bool(contact.escalated),
+        reply_route=contact.reply_route,
+        campaign_id=campaign.id,
+        title=campaign.title,
+        organization_id=org.id,
+        optout_phrases=list(org.optout_phrases or ()),
+        optout_confirmation=org.optout_confirmation,
+        was_out=bool(contact.opted_out) or is_opted_out(session, org.id, cell),
     )
-    if session.get_bind().dialect.name == "postgresql":
-        # An inbound text and a reply being sent to the same contact run one after the other.
-        query = query.with_for_update(of=Contact)
-    row = session.execute(query).first()
-    return (row.Contact, row.Campaign) if row is not None else None
 
 
 def _organization_for(session: Session, ours: set[str]) -> int:
     """The organization a text from an unknown number belongs to: the one sending from that identity."""
-    org_id = session.scalar(
-        select(Campaign.organization_id)
-        .where(Campaign.sender.in_(sorted(ours)))
-        .order_by(Campaign.id.desc())
-        .limit(1)
-    )
+    org_id = session.connection().execute(_ORGANIZATION_OF_SENDER, {"ours": sorted(ours)}).scalar()
     if org_id is not None:
         return int(org_id)
     return default_organization(session).id
-
-
-def _last_texter(session: Session, contact_id: int) -> int | None:
-    return session.scalar(
-        select(Message.user_id)
-        .where(Message.contact_id == contact_id, Message.direction == "out", Message.user_id.is_not(None))
-        .order_by(Message.id.desc())
-        .limit(1)
-    )
 
 
 def receive_inbound(
@@ -138,7 +247,9 @@ def receive_inbound(
     now: datetime | None = None,
 ) -> InboundResult:
     """Store and route one inbound text (see the module's docstring); safe to call again for the same SID."""
-    already = _stored(session, provider_sid)
+    session.flush()  # the statements below go straight to the connection
+    conn = session.connection()
+    already = _stored(conn, provider_sid)
     if already is not None:
         return already
     now = now or utcnow()
@@ -146,6 +257,8 @@ def receive_inbound(
         with session.begin_nested():
             return _receive(
                 session,
+                # Asked for inside the block: that is what emits the SAVEPOINT.
+                session.connection(),
                 cell=normalize(from_cell) or (from_cell or "").strip(),
                 ours={s for s in (to, messaging_service_sid) if s},
                 to=to,
@@ -155,7 +268,7 @@ def receive_inbound(
                 now=now,
             )
     except IntegrityError:
-        already = _stored(session, provider_sid)
+        already = _stored(conn, provider_sid)
         if already is None:
             raise
         return already
@@ -163,6 +276,7 @@ def receive_inbound(
 
 def _receive(
     session: Session,
+    conn: Connection,
     *,
     cell: str,
     ours: set[str],
@@ -172,74 +286,88 @@ def _receive(
     media: list[str],
     now: datetime,
 ) -> InboundResult:
-    found = _find_conversation(session, cell, ours)
-    if found is not None:
-        contact, campaign = found
-    else:
-        campaign = adhoc_campaign(session, _organization_for(session, ours))
-        contact = adhoc_contact(session, campaign, cell, "needs_response")
-    message = Message(
-        contact_id=contact.id,
-        campaign_id=campaign.id,
-        direction="in",
-        body=body,
-        media=media,
-        cell=cell,
-        sender=to or None,
-        provider_sid=provider_sid,
-        status="received",
-        attempts=0,
-        created_at=now,
-        sent_at=now,
-    )
-    session.add(message)
-    session.flush()  # the unique SID fails here for a racing duplicate, before anything else changed
-
-    org = session.get(Organization, campaign.organization_id)
-    assert org is not None
-    was_out = contact.opted_out or is_opted_out(session, org.id, cell)
-    contact.last_inbound_at = now
-    contact.last_message_at = now
-    if is_optout_text(body, org.optout_phrases or ()):
-        opt_out(session, org.id, cell, source="keyword", reason=body.strip())
-        session.refresh(contact)
-        if org.optout_confirmation and not was_out:
+    found = _find_conversation(conn, cell, ours) or _adhoc_conversation(session, cell, ours)
+    message_id = conn.execute(
+        _INSERT_MESSAGE,
+        {
+            "contact_id": found.contact_id,
+            "campaign_id": found.campaign_id,
+            "direction": "in",
+            "body": body,
+            "media": media,
+            "cell": cell,
+            "sender": to or None,
+            "provider_sid": provider_sid,
+            "status": "received",
+            "attempts": 0,
+            "created_at": now,
+            "sent_at": now,
+        },
+    ).inserted_primary_key[0]
+    # The unique SID failed above for a racing duplicate, before anything else changed.
+    changes: dict[str, Any] = {"last_inbound_at": now, "last_message_at": now}
+    if is_optout_text(body, found.optout_phrases):
+        conn.execute(_UPDATE_CONTACT, {"contact_pk": found.contact_id, **changes})
+        opt_out(session, found.organization_id, cell, source="keyword", reason=body.strip())
+        _sync_contact(session, found.contact_id, {**changes, "opted_out": True, "status": "closed"})
+        if found.optout_confirmation and not found.was_out:
+            contact = session.get(Contact, found.contact_id, populate_existing=True)
+            campaign = session.get(Campaign, found.campaign_id)
+            assert contact is not None and campaign is not None
             queue_outbound(
-                session, contact, org.optout_confirmation, user_id=None, campaign=campaign, now=now
+                session, contact, found.optout_confirmation, user_id=None, campaign=campaign, now=now
             )
-        if contact.assigned_user_id is not None:
-            _notify(session, "optout", contact, campaign, message)
-        return InboundResult(True, contact.id, campaign.id, True, message.id)
-    if was_out:
+        if found.assigned_user_id is not None:
+            _notify(session, "optout", found, found.assigned_user_id, body, media, message_id)
+        return InboundResult(True, found.contact_id, found.campaign_id, True, message_id)
+    if found.was_out:
         # Kept for the record; the number stays opted out and the conversation closed.
-        session.flush()
-        return InboundResult(True, contact.id, campaign.id, True, message.id)
-    contact.status = "needs_response"
-    if contact.assigned_user_id is None and not contact.escalated and contact.reply_route == "me":
-        texter = _last_texter(session, contact.id)
-        if texter is not None:
-            contact.assigned_user_id = texter
-            contact.assigned_at = now
-    session.flush()
-    if contact.assigned_user_id is not None:
-        _notify(session, "reply", contact, campaign, message)
-    return InboundResult(True, contact.id, campaign.id, False, message.id)
+        conn.execute(_UPDATE_CONTACT, {"contact_pk": found.contact_id, **changes})
+        _sync_contact(session, found.contact_id, changes)
+        return InboundResult(True, found.contact_id, found.campaign_id, True, message_id)
+    changes["status"] = "needs_response"
+    assignee = found.assigned_user_id
+    if assignee is None and not found.escalated and found.reply_route == "me":
+        assignee = conn.execute(_LAST_TEXTER, {"contact_pk": found.contact_id}).scalar()
+        if assignee is not None:
+            changes["assigned_user_id"] = assignee
+            changes["assigned_at"] = now
+    conn.execute(_UPDATE_CONTACT, {"contact_pk": found.contact_id, **changes})
+    _sync_contact(session, found.contact_id, changes)
+    if assignee is not None:
+        _notify(session, "reply", found, assignee, body, media, message_id)
+    return InboundResult(True, found.contact_id, found.campaign_id, False, message_id)
 
 
-def _notify(session: Session, kind: str, contact: Contact, campaign: Campaign, message: Message) -> None:
-    assert contact.assigned_user_id is not None
+def _sync_contact(session: Session, contact_id: int, changes: dict[str, Any]) -> None:
+    """A Contact the session already holds was just updated behind its back: give it the new values."""
+    contact = session.identity_map.get(identity_key(Contact, contact_id))
+    if contact is not None:
+        for key, value in changes.items():
+            set_committed_value(contact, key, value)
+
+
+def _notify(
+    session: Session,
+    kind: str,
+    found: _Conversation,
+    user_id: int,
+    body: str,
+    media: list[str],
+    message_id: int,
+) -> None:
     add_notice(
         session,
-        user_id=contact.assigned_user_id,
+        user_id=user_id,
         kind=kind,
-        contact_id=contact.id,
-        campaign_id=campaign.id,
-        message_id=message.id,
+        contact_id=found.contact_id,
+        campaign_id=found.campaign_id,
+        message_id=message_id,
         payload={
-            "body": message.body,
-            "media": list(message.media or []),
-            "campaign_title": campaign.title,
-            "contact_name": f"{contact.first_name} {contact.last_name}".strip(),
-            "masked_cell": mask(contact.cell),
+            "body": body,
+            "media": list(media),
+            "campaign_title": found.title,
+            "contact_name": f"{found.first_name} {found.last_name}".strip(),
+            "masked_cell": mask(found.cell),
         },
     )
