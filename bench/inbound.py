@@ -86,13 +86,15 @@ def populate(db: Database, contacts: int) -> list[str]:
     return cells
 
 
-def serve(url: str, port: int) -> None:
+def serve(url: str, port: int, db_threads: int | None) -> None:
     """The child process: the web server until SIGTERM."""
     settings = Settings(database_url=url, public_url=PUBLIC_URL, twilio_auth_token=TOKEN, port=port)
     db = Database(url)
 
     async def main() -> None:
-        server = WebServer(create_app(settings, db), "127.0.0.1", port, reuse_port=True)
+        server = WebServer(
+            create_app(settings, db, db_threads=db_threads), "127.0.0.1", port, reuse_port=True
+        )
         await server.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -157,6 +159,18 @@ async def post_all(
     return latencies, statuses, elapsed
 
 
+def cpu_seconds(pids: list[int]) -> float | None:
+    """User + system CPU time of the server processes so far (Linux), to compare runs on a busy machine."""
+    total = 0.0
+    try:
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -171,10 +185,13 @@ def main() -> None:
     parser.add_argument("--repeat-share", type=float, default=0.1, help="share of webhooks that repeat a SID")
     parser.add_argument("--port", type=int, default=18766)
     parser.add_argument("--servers", type=int, default=1, help="server processes sharing the port")
+    parser.add_argument(
+        "--db-threads", type=int, default=None, help="database threads per server (default: create_app's)"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.url, args.port)
+        serve(args.url, args.port, args.db_threads)
         return
 
     schema = None
@@ -197,15 +214,18 @@ def main() -> None:
         unique = len({r["MessageSid"] for r in requests})
         for _ in range(args.servers):
             server = subprocess.Popen(
-                [sys.executable, __file__, "--serve", "--url", url, "--port", str(args.port)],
+                [sys.executable, __file__, "--serve", "--url", url, "--port", str(args.port)]
+                + (["--db-threads", str(args.db_threads)] if args.db_threads else []),
                 stdout=subprocess.PIPE,
                 text=True,
             )
             servers.append(server)
             assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        cpu_before = cpu_seconds([server.pid for server in servers])
         latencies, statuses, elapsed = asyncio.run(
             post_all(f"http://127.0.0.1:{args.port}", requests, args.concurrency)
         )
+        cpu_after = cpu_seconds([server.pid for server in servers])
         with db.read() as session:
             stored = session.scalar(select(func.count(Message.id)).where(Message.direction == "in"))
         accepted = statuses.count(200)
@@ -221,6 +241,12 @@ def main() -> None:
             f"latency p50 {statistics.median(latencies) * 1000:.1f} ms, "
             f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
         )
+        if cpu_before is not None and cpu_after is not None:
+            load = os.getloadavg()[0]
+            print(
+                f"server CPU {(cpu_after - cpu_before) / len(requests) * 1000:.2f} ms per webhook"
+                f" (load average {load:.1f} at the end)"
+            )
         print(f"rows stored {stored} (unique SIDs {unique}): {'OK' if stored == unique else 'MISMATCH'}")
         db.dispose()
         if stored != unique or accepted != len(requests):

@@ -33,6 +33,7 @@ HEALTH_TIMEOUT = 5.0
 settings_key = web.AppKey("settings", Settings)
 db_key = web.AppKey("db", Database)
 executor_key = web.AppKey("db_executor", ThreadPoolExecutor)
+db_threads_key = web.AppKey("db_threads", int)
 
 
 def create_app(
@@ -56,6 +57,7 @@ def create_app(
     app = web.Application(client_max_size=max_body)
     app[settings_key] = settings
     app[db_key] = db
+    app[db_threads_key] = db_threads
     app[executor_key] = ThreadPoolExecutor(db_threads, thread_name_prefix="web-db")
     app.router.add_get("/healthz", healthz)
     for hook in (add_twilio_routes,) if hooks is None else hooks:

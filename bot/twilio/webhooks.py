@@ -4,23 +4,30 @@ Every request must carry a valid ``X-Twilio-Signature`` for ``TEXTBANK_PUBLIC_UR
 signs the exact URL it called); anything else gets 403 and changes nothing. The database work runs in a
 thread so the event loop keeps answering. An inbound text is stored before we answer: Twilio only
 retries when it gets no 2xx, and a text acknowledged but not stored would be lost.
+
+Inbound texts arriving together are stored together: one writer per database thread takes whatever is
+waiting (up to ``MAX_BATCH``) and stores it in one transaction, each text in its own SAVEPOINT as
+``receive_inbound`` does anyway; every request is answered once that transaction has committed. The
+transaction's begin and commit, not the text, are most of the cost of one text. If the batch fails as a
+whole, each of its texts is stored again in a transaction of its own, so one bad text fails only itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 from multidict import MultiDictProxy
-from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.config import Settings
-from bot.web import in_session, settings_key
+from bot.web import db_threads_key, in_session, settings_key
 from core import outbox
-from core.inbound import receive_inbound
+from core.inbound import InboundResult, receive_inbound
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +35,13 @@ SMS_PATH = "/twilio/sms"
 STATUS_PATH = "/twilio/status"
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_MEDIA = 10  # Twilio delivers at most 10 media items per MMS
-EMPTY_TWIML = str(MessagingResponse())
+EMPTY_TWIML = str(MessagingResponse()).encode()
+MAX_BATCH = 32
 
 validator_key = web.AppKey("twilio_validator", RequestValidator)
+Pending = tuple[dict[str, Any], "asyncio.Future[InboundResult]"]
+inbound_queue_key = web.AppKey("twilio_inbound_queue", asyncio.Queue)
+writers_key = web.AppKey("twilio_inbound_writers", list)
 
 
 def add_twilio_routes(app: web.Application) -> None:
@@ -40,6 +51,53 @@ def add_twilio_routes(app: web.Application) -> None:
         app[validator_key] = RequestValidator(settings.twilio_auth_token)
     app.router.add_post(SMS_PATH, inbound_sms)
     app.router.add_post(STATUS_PATH, status_callback)
+    app.on_startup.append(_start_writers)
+    app.on_cleanup.append(_stop_writers)
+
+
+async def _start_writers(app: web.Application) -> None:
+    app[inbound_queue_key] = asyncio.Queue()
+    app[writers_key] = [asyncio.create_task(_write_inbound(app)) for _ in range(app[db_threads_key])]
+
+
+async def _stop_writers(app: web.Application) -> None:
+    # The server has answered every request by now: nothing is left waiting in the queue.
+    for task in app[writers_key]:
+        task.cancel()
+    await asyncio.gather(*app[writers_key], return_exceptions=True)
+
+
+async def _write_inbound(app: web.Application) -> None:
+    queue: asyncio.Queue[Pending] = app[inbound_queue_key]
+    while True:
+        batch = [await queue.get()]
+        while len(batch) < MAX_BATCH and not queue.empty():
+            batch.append(queue.get_nowait())
+        try:
+            results = await in_session(
+                app, lambda session, b=batch: [receive_inbound(session, **k) for k, _ in b]
+            )
+        except Exception:
+            log.warning("twilio webhook: a batch of %d texts failed; storing each on its own", len(batch))
+            for kwargs, future in batch:
+                try:
+                    result = await in_session(app, lambda session, k=kwargs: receive_inbound(session, **k))
+                except Exception as exc:
+                    _settle(future, exc)
+                else:
+                    _settle(future, result)
+            continue
+        for (_, future), result in zip(batch, results, strict=True):
+            _settle(future, result)
+
+
+def _settle(future: asyncio.Future[InboundResult], outcome: InboundResult | Exception) -> None:
+    if future.done():  # the client went away; the text is stored all the same
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 class BadRequest(web.HTTPBadRequest):
@@ -102,20 +160,19 @@ async def inbound_sms(request: web.Request) -> web.Response:
     media = media_urls(fields)
     service = fields.get("MessagingServiceSid", "").strip() or None
 
-    def store(session: Session) -> bool:
-        return receive_inbound(
-            session,
-            from_cell=from_cell,
-            to=to,
-            body=body,
-            provider_sid=sid,
-            media=media,
-            messaging_service_sid=service,
-        ).stored
-
-    if not await in_session(request.app, store):
+    stored: asyncio.Future[InboundResult] = asyncio.get_running_loop().create_future()
+    text = {
+        "from_cell": from_cell,
+        "to": to,
+        "body": body,
+        "provider_sid": sid,
+        "media": media,
+        "messaging_service_sid": service,
+    }
+    request.app[inbound_queue_key].put_nowait((text, stored))
+    if not (await stored).stored:
         log.info("twilio webhook: %s was already stored (a retry)", sid)
-    return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+    return web.Response(body=EMPTY_TWIML, content_type="text/xml", charset="utf-8")
 
 
 async def status_callback(request: web.Request) -> web.Response:
