@@ -15,6 +15,7 @@ first, so two clicks of the same texter run one after the other; SQLite serializ
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -27,6 +28,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    cast,
     exists,
     false,
     func,
@@ -293,6 +295,10 @@ def availability(
     return _empty_pool_reason(session, campaign, kind, now) or Availability(True)
 
 
+# How many batches apart claims may start (about the claims a box has in flight at once).
+SPREAD_BATCHES = 50
+
+
 def claim(
     session: Session,
     campaign: Campaign,
@@ -302,8 +308,12 @@ def claim(
     now: datetime,
     *,
     zones: list[str] | None,
+    spread: bool = True,
 ) -> list[int]:
-    """The claim statement: give up to ``limit`` pool contacts (in ``zones`` when given) to ``user``."""
+    """The claim statement: give up to ``limit`` pool contacts (in ``zones`` when given) to ``user``.
+
+    Replies go oldest first; initials on PostgreSQL from a random point of the pool (``spread``).
+    """
     if limit <= 0:
         return []
     postgres = is_postgres(session)
@@ -323,6 +333,23 @@ def claim(
     inner = select(Contact.id).where(pool_condition(campaign, kind, match))
     if zones is not None:
         inner = inner.where(in_zones(session, campaign, zones))
+    if postgres and kind == "initials" and spread:
+        # Concurrent claims that all start at the head of the pool step over each other's locked rows
+        # (SKIP LOCKED still visits each one): each of 50 claims in flight would walk past up to 49
+        # batches. Initials have no order to keep, so a claim starts at a random point of the pool's
+        # id range and wraps to the head only when too few are left after it.
+        bounds = (
+            select(func.min(Contact.id).label("lo"), func.max(Contact.id).label("hi"))
+            .where(pool_condition(campaign, kind))
+            .subquery()
+        )
+        # The last SPREAD_BATCHES batches of the id range are never a start: a claim finds a full batch
+        # after its start unless the pool is nearly empty, and a pool that small keeps oldest first.
+        room = func.greatest(bounds.c.hi - bounds.c.lo - limit * SPREAD_BATCHES, 0)
+        offset = func.floor(bindparam("spread_at", random.random()) * room)
+        # A bigint bound, so the pick's index scan starts there (a numeric one would only filter).
+        start = select(bounds.c.lo + cast(offset, BigInteger)).scalar_subquery()
+        inner = inner.where(Contact.id >= start)
     inner = inner.order_by(*order).limit(limit)
     if postgres:
         # ``id = ANY(ARRAY(subquery))`` runs the pick once, as an InitPlan, then updates by primary key.
@@ -338,7 +365,10 @@ def claim(
         .returning(Contact.id)
         .execution_options(synchronize_session="fetch")
     )
-    return sorted(session.scalars(statement))
+    ids = sorted(session.scalars(statement))
+    if postgres and kind == "initials" and spread and len(ids) < limit:
+        ids += claim(session, campaign, user, kind, limit - len(ids), now, zones=zones, spread=False)
+    return sorted(ids)
 
 
 def _request(
