@@ -4,7 +4,9 @@ A claim is one ``UPDATE contacts ... WHERE id IN (SELECT ... LIMIT n) RETURNING 
 PostgreSQL the inner select is ``FOR UPDATE SKIP LOCKED``, so concurrent texters walk past each other's
 rows instead of queueing on them; on SQLite the statement runs inside the ``BEGIN IMMEDIATE`` write
 transaction ``Database.session()`` opens, which serializes writers. Either way no contact is ever given
-to two texters.
+to two texters. Initials on PostgreSQL start at a random point of the pool so that claims in flight do
+not walk over each other's locked rows (see ``claim``); a claim that finds too few after its start takes
+the rest from the head in a second statement.
 
 The per-texter maximum counts the contacts *currently* assigned to the texter in the campaign, in any
 status (as Spoke does): contacts the texter has messaged stay on their account and count; contacts
