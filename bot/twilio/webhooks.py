@@ -73,6 +73,8 @@ async def _write_inbound(app: web.Application) -> None:
         batch = [await queue.get()]
         while len(batch) < MAX_BATCH and not queue.empty():
             batch.append(queue.get_nowait())
+        # Every writer locks contacts in the same order (by number), so two batches never deadlock.
+        batch.sort(key=lambda pending: (pending[0]["from_cell"], pending[0]["provider_sid"]))
         try:
             results = await in_session(
                 app, lambda session, b=batch: [receive_inbound(session, **k) for k, _ in b]
