@@ -4,9 +4,9 @@ A claim is one ``UPDATE contacts ... WHERE id IN (SELECT ... LIMIT n) RETURNING 
 PostgreSQL the inner select is ``FOR UPDATE SKIP LOCKED``, so concurrent texters walk past each other's
 rows instead of queueing on them; on SQLite the statement runs inside the ``BEGIN IMMEDIATE`` write
 transaction ``Database.session()`` opens, which serializes writers. Either way no contact is ever given
-to two texters. Initials on PostgreSQL start at a random point of the pool so that claims in flight do
-not walk over each other's locked rows (see ``claim``); a claim that finds too few after its start takes
-the rest from the head in a second statement.
+to two texters. Initials on PostgreSQL start at a random point near the head of the pool so that claims
+in flight do not walk over each other's locked rows (see ``claim``); a claim that finds too few after its
+start takes the rest from the head in a second statement.
 
 The per-texter maximum counts the contacts *currently* assigned to the texter in the campaign, in any
 status (as Spoke does): contacts the texter has messaged stay on their account and count; contacts
@@ -345,9 +345,12 @@ def claim(
             .where(pool_condition(campaign, kind))
             .subquery()
         )
-        # The last SPREAD_BATCHES batches of the id range are never a start: a claim finds a full batch
-        # after its start unless the pool is nearly empty, and a pool that small keeps oldest first.
-        room = func.greatest(bounds.c.hi - bounds.c.lo - limit * SPREAD_BATCHES, 0)
+        # Starts stay within SPREAD_BATCHES batches of the head: spread over a whole large pool, claims
+        # touched pages all over the table and queued on buffer reads (measured twice as slow); and a
+        # pool smaller than twice that window keeps oldest first.
+        room = func.least(
+            func.greatest(bounds.c.hi - bounds.c.lo - limit * SPREAD_BATCHES, 0), limit * SPREAD_BATCHES
+        )
         offset = func.floor(bindparam("spread_at", random.random()) * room)
         # A bigint bound, so the pick's index scan starts there (a numeric one would only filter).
         start = select(bounds.c.lo + cast(offset, BigInteger)).scalar_subquery()
