@@ -239,3 +239,30 @@ async def test_unreadable_bodies_are_400(db, server, body, content_type) -> None
         async with session.post(server.url + "/twilio/sms", data=body, headers=headers) as response:
             assert response.status == 400
     assert inbound_rows(db) == []
+
+
+async def test_a_failing_text_fails_alone_when_its_batch_is_redone(db, org_id, server, monkeypatch) -> None:
+    import asyncio
+
+    from bot.twilio import webhooks
+
+    _, _, cell, _ = texted_contact(db, org_id)
+    real = webhooks.receive_inbound
+
+    def failing_on_boom(session, **kwargs):
+        if kwargs["body"] == "boom":
+            raise RuntimeError("a text the database will not take")
+        return real(session, **kwargs)
+
+    monkeypatch.setattr(webhooks, "receive_inbound", failing_on_boom)
+    bodies = [f"reply {i}" for i in range(8)] + ["boom"]
+    answers = await asyncio.gather(
+        *(
+            post(server, "/twilio/sms", inbound_fields(cell, body, sid=f"SM{i:032d}"))
+            for i, body in enumerate(bodies)
+        )
+    )
+    statuses = [status for status, _, _ in answers]
+    assert statuses[:-1] == [200] * 8
+    assert statuses[-1] >= 500  # Twilio retries a server failure; the others are not held hostage
+    assert sorted(m.body for m in inbound_rows(db)) == sorted(bodies[:-1])
