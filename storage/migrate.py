@@ -18,7 +18,7 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "heads") -> None:
+def upgrade(url: str, revision: str = "head") -> None:
     """Apply every migration up to ``revision`` (idempotent)."""
     command.upgrade(alembic_config(url), revision)
 

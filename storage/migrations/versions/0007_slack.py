@@ -1,7 +1,7 @@
 """slack threads: the DM thread and control message of each conversation in Slack
 
 Revision ID: 0007_slack
-Revises: 0001
+Revises: 0004_assignment
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision = "0007_slack"
-down_revision = "0001"
+down_revision = "0004_assignment"
 branch_labels = None
 depends_on = None
 
