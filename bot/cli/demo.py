@@ -81,5 +81,5 @@ def demo(
             show_campaign(session, str(campaign_id))
     console.print(
         f"\nnext: [bold]textbank campaign launch {campaign_id}[/], then [bold]textbank run[/] "
-        "with Slack or Discord configured (see README)"
+        "with Slack configured (see README)"
     )
