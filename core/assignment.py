@@ -4,9 +4,7 @@ A claim is one ``UPDATE contacts ... WHERE id IN (SELECT ... LIMIT n) RETURNING 
 PostgreSQL the inner select is ``FOR UPDATE SKIP LOCKED``, so concurrent texters walk past each other's
 rows instead of queueing on them; on SQLite the statement runs inside the ``BEGIN IMMEDIATE`` write
 transaction ``Database.session()`` opens, which serializes writers. Either way no contact is ever given
-to two texters. Initials on PostgreSQL start at a random point near the head of the pool so that claims
-in flight do not walk over each other's locked rows (see ``claim``); a claim that finds too few after its
-start takes the rest from the head in a second statement.
+to two texters.
 
 The per-texter maximum counts the contacts *currently* assigned to the texter in the campaign, in any
 status (as Spoke does): contacts the texter has messaged stay on their account and count; contacts
@@ -17,7 +15,6 @@ first, so two clicks of the same texter run one after the other; SQLite serializ
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -30,7 +27,6 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
-    cast,
     exists,
     false,
     func,
@@ -297,10 +293,6 @@ def availability(
     return _empty_pool_reason(session, campaign, kind, now) or Availability(True)
 
 
-# How many batches apart claims may start (about the claims a box has in flight at once).
-SPREAD_BATCHES = 50
-
-
 def claim(
     session: Session,
     campaign: Campaign,
@@ -310,12 +302,8 @@ def claim(
     now: datetime,
     *,
     zones: list[str] | None,
-    spread: bool = True,
 ) -> list[int]:
-    """The claim statement: give up to ``limit`` pool contacts (in ``zones`` when given) to ``user``.
-
-    Replies go oldest first; initials on PostgreSQL from a random point of the pool (``spread``).
-    """
+    """The claim statement: give up to ``limit`` pool contacts (in ``zones`` when given) to ``user``."""
     if limit <= 0:
         return []
     postgres = is_postgres(session)
@@ -335,26 +323,6 @@ def claim(
     inner = select(Contact.id).where(pool_condition(campaign, kind, match))
     if zones is not None:
         inner = inner.where(in_zones(session, campaign, zones))
-    if postgres and kind == "initials" and spread:
-        # Concurrent claims that all start at the head of the pool step over each other's locked rows
-        # (SKIP LOCKED still visits each one): each of 50 claims in flight would walk past up to 49
-        # batches. Initials have no order to keep, so a claim starts at a random point of the pool's
-        # id range and wraps to the head only when too few are left after it.
-        bounds = (
-            select(func.min(Contact.id).label("lo"), func.max(Contact.id).label("hi"))
-            .where(pool_condition(campaign, kind))
-            .subquery()
-        )
-        # Starts stay within SPREAD_BATCHES batches of the head: spread over a whole large pool, claims
-        # touched pages all over the table and queued on buffer reads (measured twice as slow); and a
-        # pool smaller than twice that window keeps oldest first.
-        room = func.least(
-            func.greatest(bounds.c.hi - bounds.c.lo - limit * SPREAD_BATCHES, 0), limit * SPREAD_BATCHES
-        )
-        offset = func.floor(bindparam("spread_at", random.random()) * room)
-        # A bigint bound, so the pick's index scan starts there (a numeric one would only filter).
-        start = select(bounds.c.lo + cast(offset, BigInteger)).scalar_subquery()
-        inner = inner.where(Contact.id >= start)
     inner = inner.order_by(*order).limit(limit)
     if postgres:
         # ``id = ANY(ARRAY(subquery))`` runs the pick once, as an InitPlan, then updates by primary key.
@@ -370,10 +338,7 @@ def claim(
         .returning(Contact.id)
         .execution_options(synchronize_session="fetch")
     )
-    ids = sorted(session.scalars(statement))
-    if postgres and kind == "initials" and spread and len(ids) < limit:
-        ids += claim(session, campaign, user, kind, limit - len(ids), now, zones=zones, spread=False)
-    return sorted(ids)
+    return sorted(session.scalars(statement))
 
 
 def _request(
