@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app, common
-from bot.config import get_settings
+from bot.cli import app
 from core.campaigns import get_campaign
 from core.orgs import default_organization
 from storage import Database
@@ -17,20 +14,6 @@ from tests.core.factories import add_contacts
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def db_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """TEXTBANK_DATABASE_URL at a fresh SQLite file; settings re-read for this test and the next."""
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    monkeypatch.setenv("TEXTBANK_DATABASE_URL", url)
-    # Wide enough that table cells are not cut short.
-    monkeypatch.setattr(common.console, "width", 200)
-    monkeypatch.setattr(common.err_console, "width", 200)
-    get_settings.cache_clear()
-    yield url
-    get_settings.cache_clear()
 
 
 def run(*args: str):
@@ -50,7 +33,7 @@ def test_every_command_has_help() -> None:
         assert "Usage" in result.output
 
 
-def test_apply_list_show_export_round_trip(db_file: str, tmp_path: Path) -> None:
+def test_apply_list_show_export_round_trip(cli_db_url: str, tmp_path: Path) -> None:
     result = run("campaign", "apply", str(EXAMPLES / "campaign.yaml"))
     assert result.exit_code == 0, result.output
     assert "created draft campaign GOTV November (id 1)" in flat(result.stdout)
@@ -87,7 +70,7 @@ def test_apply_list_show_export_round_trip(db_file: str, tmp_path: Path) -> None
     assert run("campaign", "export", "1").stdout == exported.stdout
 
 
-def test_create_launch_archive_and_their_refusals(db_file: str) -> None:
+def test_create_launch_archive_and_their_refusals(cli_db_url: str) -> None:
     result = run("campaign", "create", "Spring", "--initial", "Hi {firstName}", "--start", "10:00")
     assert result.exit_code == 0, result.output
     assert "created draft campaign Spring (id 1)" in flat(result.stdout)
@@ -106,7 +89,7 @@ def test_create_launch_archive_and_their_refusals(db_file: str) -> None:
     assert result.exit_code == 1
     assert "cannot launch 'Spring': it has no contacts" in flat(result.stderr)
 
-    db = Database(db_file)
+    db = Database(cli_db_url)
     with db.session() as session:
         org_id = default_organization(session).id
         add_contacts(session, get_campaign(session, org_id, "Spring"), 3)
@@ -125,7 +108,7 @@ def test_create_launch_archive_and_their_refusals(db_file: str) -> None:
     result = run("campaign", "archive", "1")
     assert result.exit_code == 1 and "is archived" in flat(result.stderr)
 
-    db = Database(db_file)
+    db = Database(cli_db_url)
     with db.read() as session:
         campaign = session.get(Campaign, 1)
         assert campaign.status == "archived" and campaign.hours_start == 600
@@ -133,14 +116,14 @@ def test_create_launch_archive_and_their_refusals(db_file: str) -> None:
     db.dispose()
 
 
-def test_unknown_campaign_is_refused_with_the_fix(db_file: str) -> None:
+def test_unknown_campaign_is_refused_with_the_fix(cli_db_url: str) -> None:
     for command in ("show", "export", "launch", "archive"):
         result = run("campaign", command, "Nope")
         assert result.exit_code == 1
         assert "no campaign 'Nope': see `textbank campaign list`" in flat(result.stderr)
 
 
-def test_bad_yaml_lists_every_problem_and_writes_nothing(db_file: str, tmp_path: Path) -> None:
+def test_bad_yaml_lists_every_problem_and_writes_nothing(cli_db_url: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "title: X\nhours: {start: '25:00'}\nscript:\n  initial: '[bold]{nope}'\n", encoding="utf-8"
@@ -154,7 +137,7 @@ def test_bad_yaml_lists_every_problem_and_writes_nothing(db_file: str, tmp_path:
     assert "no campaigns yet" in flat(result.stdout)
 
 
-def test_unreadable_files_are_refused(db_file: str, tmp_path: Path) -> None:
+def test_unreadable_files_are_refused(cli_db_url: str, tmp_path: Path) -> None:
     result = run("campaign", "apply", str(tmp_path / "missing.yaml"))
     assert result.exit_code == 1 and "no file" in flat(result.stderr)
     latin = tmp_path / "latin.yaml"
@@ -171,7 +154,7 @@ CONTACTS = (
 )
 
 
-def test_demo_sets_up_a_campaign_and_can_run_again(db_file: str, tmp_path: Path) -> None:
+def test_demo_sets_up_a_campaign_and_can_run_again(cli_db_url: str, tmp_path: Path) -> None:
     contacts = tmp_path / "contacts.csv"
     contacts.write_text(CONTACTS, encoding="utf-8")
     result = run("demo", "--contacts", str(contacts))
@@ -187,7 +170,7 @@ def test_demo_sets_up_a_campaign_and_can_run_again(db_file: str, tmp_path: Path)
     out = flat(again.stdout)
     assert "updated campaign GOTV November (id 1)" in out
     assert "imported 0 of 3 contacts; skipped 1 invalid cell, 2 already in the campaign" in out
-    db = Database(db_file)
+    db = Database(cli_db_url)
     with db.read() as session:
         assert session.query(Campaign).count() == 1
         cells = sorted(c.cell for c in session.query(Contact))
@@ -196,13 +179,13 @@ def test_demo_sets_up_a_campaign_and_can_run_again(db_file: str, tmp_path: Path)
     db.dispose()
 
 
-def test_demo_without_a_contacts_file_says_so(db_file: str, tmp_path: Path) -> None:
+def test_demo_without_a_contacts_file_says_so(cli_db_url: str, tmp_path: Path) -> None:
     result = run("demo", "--contacts", str(tmp_path / "none.csv"))
     assert result.exit_code == 1
     assert "no contacts file" in flat(result.stderr) and "--contacts FILE.csv" in flat(result.stderr)
 
 
-def test_demo_with_the_shipped_examples(db_file: str) -> None:
+def test_demo_with_the_shipped_examples(cli_db_url: str) -> None:
     import re
 
     first = run("demo")
@@ -213,7 +196,7 @@ def test_demo_with_the_shipped_examples(db_file: str) -> None:
     assert second.exit_code == 0, second.output
     assert "imported 0 of" in flat(second.stdout)
     assert f"{imported} already in the campaign" in flat(second.stdout)
-    db = Database(db_file)
+    db = Database(cli_db_url)
     with db.read() as session:
         assert session.query(Contact).count() == imported
         campaign = session.get(Campaign, 1)

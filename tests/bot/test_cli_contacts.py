@@ -1,33 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from bot.cli import app, common
-from bot.config import get_settings
+from bot.cli import app
 from storage import Database
 from storage.models import Contact, OptOut
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """TEXTBANK_DATABASE_URL at a fresh SQLite file; settings re-read for this test and the next."""
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    monkeypatch.setenv("TEXTBANK_DATABASE_URL", url)
-    monkeypatch.setattr(common.console, "width", 200)
-    monkeypatch.setattr(common.err_console, "width", 200)
-    get_settings.cache_clear()
-    yield url
-    get_settings.cache_clear()
 
 
 def run(*args: str):
@@ -60,7 +44,7 @@ def test_help() -> None:
         assert "Usage" in result.output
 
 
-def test_import_example_by_title(db_url: str) -> None:
+def test_import_example_by_title(cli_db_url: str) -> None:
     make_campaign()
     result = run("contacts", "import", "Spring canvass", str(EXAMPLES / "contacts.csv"))
     assert result.exit_code == 0, result.output
@@ -70,19 +54,19 @@ def test_import_example_by_title(db_url: str) -> None:
     assert "skipped: duplicate in the file 1" in out
     assert "rows read 25" in out
     assert "{pollingPlace}" in out
-    assert count(db_url, Contact) == 23
+    assert count(cli_db_url, Contact) == 23
 
 
-def test_import_by_id_twice_counts_already_in_campaign(db_url: str) -> None:
+def test_import_by_id_twice_counts_already_in_campaign(cli_db_url: str) -> None:
     make_campaign()
     assert run("contacts", "import", "1", str(EXAMPLES / "contacts.csv")).exit_code == 0
     result = run("contacts", "import", "1", str(EXAMPLES / "contacts.csv"))
     assert result.exit_code == 0, result.output
     assert "skipped: already in the campaign 23" in flat(result.stdout)
-    assert count(db_url, Contact) == 23
+    assert count(cli_db_url, Contact) == 23
 
 
-def test_refused_file_exits_1_with_the_line(db_url: str, tmp_path: Path) -> None:
+def test_refused_file_exits_1_with_the_line(cli_db_url: str, tmp_path: Path) -> None:
     make_campaign()
     bad = tmp_path / "bad.csv"
     bad.write_text("first_name,cell\nAna,2125550001\nBo,2125550002,extra\n", encoding="utf-8")
@@ -90,10 +74,10 @@ def test_refused_file_exits_1_with_the_line(db_url: str, tmp_path: Path) -> None
     assert result.exit_code == 1
     assert "line 3" in result.stderr and "expected 2 columns" in flat(result.stderr)
     assert len(result.stderr.strip().splitlines()) == 1
-    assert count(db_url, Contact) == 0
+    assert count(cli_db_url, Contact) == 0
 
 
-def test_unknown_campaign_and_missing_file(db_url: str, tmp_path: Path) -> None:
+def test_unknown_campaign_and_missing_file(cli_db_url: str, tmp_path: Path) -> None:
     result = run("contacts", "import", "Nope", str(EXAMPLES / "contacts.csv"))
     assert result.exit_code == 1 and "campaign" in result.stderr
     make_campaign()
@@ -101,7 +85,7 @@ def test_unknown_campaign_and_missing_file(db_url: str, tmp_path: Path) -> None:
     assert result.exit_code == 1 and "no file" in result.stderr
 
 
-def test_optout_add_list_and_import(db_url: str, tmp_path: Path) -> None:
+def test_optout_add_list_and_import(cli_db_url: str, tmp_path: Path) -> None:
     make_campaign()
     assert run("contacts", "import", "1", str(EXAMPLES / "contacts.csv")).exit_code == 0
 
@@ -128,15 +112,15 @@ def test_optout_add_list_and_import(db_url: str, tmp_path: Path) -> None:
         "+16025550134" in out and "+12125550101" in out and "+14155550117" in out
     )  # admins see whole numbers
     assert "asked on the phone" in out and "of 3" in out
-    assert count(db_url, OptOut) == 3
+    assert count(cli_db_url, OptOut) == 3
 
-    db = Database(db_url)
+    db = Database(cli_db_url)
     with db.read() as session:
         closed = session.scalar(select(func.count()).select_from(Contact).where(Contact.opted_out.is_(True)))
     db.dispose()
     assert closed == 3
 
 
-def test_optout_list_empty(db_url: str) -> None:
+def test_optout_list_empty(cli_db_url: str) -> None:
     result = run("optout", "list")
     assert result.exit_code == 0 and "no opt-outs" in result.stdout
