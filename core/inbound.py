@@ -18,6 +18,11 @@ A confirmation text (``Organization.optout_confirmation``) is queued only when i
 was not already opted out. Leave it unset on Twilio numbers: Twilio answers STOP itself (and with Advanced
 Opt-Out, the service's own confirmation), and any text of ours to an unsubscribed number is refused with
 error 21610; it is only for gateways that do not confirm.
+
+Who is told (a notice, in the same transaction): the assignee, kind ``reply`` (``optout`` for a keyword);
+for an escalated conversation also everyone who holds it now (``core.escalation``: the admins, or the
+members of the team it was escalated to), with ``escalated`` and ``team`` in the payload. A text from a
+number already opted out tells no one.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from core.adhoc import adhoc_campaign, adhoc_contact
+from core.escalation import holders, notify_holders
 from core.messages import queue_outbound
 from core.notices import add_notice
 from core.optouts import is_opted_out, opt_out
@@ -104,6 +110,7 @@ def _conversation_query(for_update: bool) -> Any:
             _contacts.c.opted_out,
             _contacts.c.assigned_user_id,
             _contacts.c.escalated,
+            _contacts.c.escalated_team_id,
             _contacts.c.reply_route,
             _campaigns.c.id.label("campaign_id"),
             _campaigns.c.title,
@@ -165,6 +172,8 @@ class _Conversation:
     last_name: str
     assigned_user_id: int | None
     escalated: bool
+    # None for an escalation to the admins.
+    escalated_team_id: int | None
     reply_route: str | None
     campaign_id: int
     title: str
@@ -194,6 +203,7 @@ def _find_conversation(conn: Connection, cell: str, ours: set[str]) -> _Conversa
         last_name=row.last_name,
         assigned_user_id=row.assigned_user_id,
         escalated=bool(row.escalated),
+        escalated_team_id=row.escalated_team_id,
         reply_route=row.reply_route,
         campaign_id=row.campaign_id,
         title=row.title,
@@ -217,6 +227,7 @@ def _adhoc_conversation(session: Session, cell: str, ours: set[str]) -> _Convers
         last_name=contact.last_name,
         assigned_user_id=contact.assigned_user_id,
         escalated=bool(contact.escalated),
+        escalated_team_id=contact.escalated_team_id,
         reply_route=contact.reply_route,
         campaign_id=campaign.id,
         title=campaign.title,
@@ -317,8 +328,7 @@ def _receive(
             queue_outbound(
                 session, contact, found.optout_confirmation, user_id=None, campaign=campaign, now=now
             )
-        if found.assigned_user_id is not None:
-            _notify(session, "optout", found, found.assigned_user_id, body, media, message_id)
+        _tell(session, conn, "optout", found, found.assigned_user_id, body, media, message_id)
         return InboundResult(True, found.contact_id, found.campaign_id, True, message_id)
     if found.was_out:
         # Kept for the record; the number stays opted out and the conversation closed.
@@ -334,8 +344,7 @@ def _receive(
             changes["assigned_at"] = now
     conn.execute(_UPDATE_CONTACT, {"contact_pk": found.contact_id, **changes})
     _sync_contact(session, found.contact_id, changes)
-    if assignee is not None:
-        _notify(session, "reply", found, assignee, body, media, message_id)
+    _tell(session, conn, "reply", found, assignee, body, media, message_id)
     return InboundResult(True, found.contact_id, found.campaign_id, False, message_id)
 
 
@@ -345,6 +354,47 @@ def _sync_contact(session: Session, contact_id: int, changes: dict[str, Any]) ->
     if contact is not None:
         for key, value in changes.items():
             set_committed_value(contact, key, value)
+
+
+def _tell(
+    session: Session,
+    conn: Connection,
+    kind: str,
+    found: _Conversation,
+    assignee: int | None,
+    body: str,
+    media: list[str],
+    message_id: int,
+) -> None:
+    """Tell whoever holds the conversation: its assignee, and for an escalated one the admins or the
+    members of the team it went to (one query more, only then)."""
+    told: frozenset[int] = frozenset()
+    if found.escalated:
+        held_by = holders(conn, found.organization_id, found.escalated_team_id)
+        payload = {**_payload(found, body, media), "escalated": True, "team": held_by.team_name}
+        told = frozenset(
+            notify_holders(
+                conn,
+                held_by,
+                kind=kind,
+                contact_id=found.contact_id,
+                campaign_id=found.campaign_id,
+                message_id=message_id,
+                payload=payload,
+            )
+        )
+    if assignee is not None and assignee not in told:
+        _notify(session, kind, found, assignee, body, media, message_id)
+
+
+def _payload(found: _Conversation, body: str, media: list[str]) -> dict[str, Any]:
+    return {
+        "body": body,
+        "media": list(media),
+        "campaign_title": found.title,
+        "contact_name": f"{found.first_name} {found.last_name}".strip(),
+        "masked_cell": mask(found.cell),
+    }
 
 
 def _notify(
@@ -363,11 +413,5 @@ def _notify(
         contact_id=found.contact_id,
         campaign_id=found.campaign_id,
         message_id=message_id,
-        payload={
-            "body": body,
-            "media": list(media),
-            "campaign_title": found.title,
-            "contact_name": f"{found.first_name} {found.last_name}".strip(),
-            "masked_cell": mask(found.cell),
-        },
+        payload=_payload(found, body, media),
     )

@@ -8,12 +8,23 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
+from core.conversations import escalate
 from core.inbound import is_optout_text, receive_inbound
 from core.orgs import default_organization
 from core.sending import send_initial
 from storage import Database
 from storage.models import Campaign, Contact, Message, Notice, OptOut, Organization, User
-from tests.core.factories import add_contacts, at, make_launched_campaign, make_script, make_texter
+from tests.core.factories import (
+    add_contacts,
+    add_team_member,
+    at,
+    make_admin,
+    make_launched_campaign,
+    make_org,
+    make_script,
+    make_team,
+    make_texter,
+)
 
 NOON_NY = at(2024, 7, 15, 12, 0, "America/New_York")
 OUR_NUMBER = "+12125550100"
@@ -237,3 +248,106 @@ def test_text_from_an_opted_out_number_is_kept_but_stays_closed(texted, org_id):
         contact = s.get(Contact, contacts[0].id)
         assert (contact.status, contact.opted_out) == ("closed", True)
         assert s.scalar(select(func.count(Notice.id)).where(Notice.kind == "reply")) == 0
+
+
+# --- escalated conversations: the admins or the team hold them, and hear of every text ----------------
+
+
+@pytest.fixture
+def escalation_world(texted, org_id):
+    """Tess's contacts, two admins (one with no chat account), a team of two, and staff of another org."""
+    db, campaign, tess, contacts = texted
+    with db.session() as s:
+        admins = [make_admin(s, org_id, "Ada"), make_admin(s, org_id, "Cli Admin", platform=None)]
+        team = make_team(s, org_id, "Spanish speakers")
+        members = [make_texter(s, org_id, "Maria"), make_texter(s, org_id, "Jose")]
+        for member in members:
+            add_team_member(s, team, member)
+        outsider = make_texter(s, org_id, "Not in the team")
+        other_org = make_org(s)
+        stranger = make_admin(s, other_org, "Admin elsewhere")
+    ids = {
+        "admins": [a.id for a in admins],
+        "members": [m.id for m in members],
+        "outsider": outsider.id,
+        "stranger": stranger.id,
+        "team": team.id,
+    }
+    return db, campaign, tess, contacts, ids
+
+
+def _escalate(db, user_id, contact_id, team_id=None):
+    with db.session() as s:
+        escalate(s, s.get(User, user_id), contact_id, team_id)
+
+
+def _notices_of(db, kind):
+    with db.read() as s:
+        rows = s.scalars(select(Notice).where(Notice.kind == kind).order_by(Notice.id)).all()
+        s.expunge_all()
+        return rows
+
+
+def test_a_text_on_a_conversation_escalated_to_the_admins_tells_each_admin(escalation_world):
+    db, campaign, tess, contacts, ids = escalation_world
+    _escalate(db, tess.id, contacts[0].id)
+    result = _inbound(db, contacts[0].cell, "I have a question for a person in charge", "SMe1")
+    assert result.stored and not result.opted_out
+    with db.read() as s:
+        contact = s.get(Contact, contacts[0].id)
+        assert (contact.status, contact.escalated, contact.assigned_user_id) == ("needs_response", True, None)
+    notices = _notices_of(db, "reply")
+    # One row per admin: the Slack admin on slack, the admin with no chat account on the cli.
+    assert sorted((n.user_id, n.platform) for n in notices) == sorted(
+        [(ids["admins"][0], "slack"), (ids["admins"][1], "cli")]
+    )
+    for notice in notices:
+        assert (notice.contact_id, notice.campaign_id, notice.message_id) == (
+            contacts[0].id,
+            campaign.id,
+            result.message_id,
+        )
+        assert notice.payload["body"] == "I have a question for a person in charge"
+        assert notice.payload["escalated"] is True and notice.payload["team"] is None
+        assert notice.payload["contact_name"] == "First0 Last0"
+        assert notice.payload["masked_cell"] != contacts[0].cell
+        assert notice.status == "pending"
+
+
+def test_a_text_on_a_conversation_escalated_to_a_team_tells_each_member(escalation_world):
+    db, _campaign, tess, contacts, ids = escalation_world
+    _escalate(db, tess.id, contacts[1].id, ids["team"])
+    result = _inbound(db, contacts[1].cell, "¿Hablan español?", "SMe2")
+    notices = _notices_of(db, "reply")
+    assert sorted(n.user_id for n in notices) == sorted(ids["members"])
+    assert all(n.message_id == result.message_id for n in notices)
+    assert all(n.payload["team"] == "Spanish speakers" and n.payload["escalated"] for n in notices)
+
+
+def test_a_text_on_a_conversation_not_escalated_tells_only_its_texter(escalation_world):
+    db, _campaign, tess, contacts, _ids = escalation_world
+    _inbound(db, contacts[0].cell, "Yes", "SMe3")
+    [notice] = _notices_of(db, "reply")
+    assert notice.user_id == tess.id and "escalated" not in notice.payload and "team" not in notice.payload
+
+
+def test_an_opt_out_on_an_escalated_conversation_tells_its_holders(escalation_world):
+    db, _campaign, tess, contacts, ids = escalation_world
+    _escalate(db, tess.id, contacts[0].id, ids["team"])
+    assert _inbound(db, contacts[0].cell, "STOP", "SMe4").opted_out
+    notices = _notices_of(db, "optout")
+    assert sorted(n.user_id for n in notices) == sorted(ids["members"])
+    assert all(n.payload["escalated"] and n.payload["team"] == "Spanish speakers" for n in notices)
+    assert _notices_of(db, "reply") == []
+    # Opted out now: a later text is kept but tells no one.
+    _inbound(db, contacts[0].cell, "why?", "SMe5")
+    assert _notices_of(db, "reply") == [] and len(_notices_of(db, "optout")) == 2
+
+
+def test_an_escalated_conversation_someone_took_on_tells_them_once(escalation_world):
+    db, _campaign, tess, contacts, ids = escalation_world
+    _escalate(db, tess.id, contacts[0].id)
+    with db.session() as s:  # an admin took it over (assigned to them while still escalated)
+        s.get(Contact, contacts[0].id).assigned_user_id = ids["admins"][0]
+    _inbound(db, contacts[0].cell, "hello?", "SMe6")
+    assert sorted(n.user_id for n in _notices_of(db, "reply")) == sorted(ids["admins"])
