@@ -18,11 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import available_timezones
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Select,
     String,
     and_,
     any_,
@@ -248,18 +250,52 @@ def next_window_opening(win: Window, tz_name: str, now: datetime) -> datetime:
     return opening.replace(tzinfo=zone(tz_name)).astimezone(UTC)
 
 
+def _pick_order(
+    session: Session, campaign: Campaign
+) -> tuple[ColumnElement[bool] | None, tuple[ColumnElement[Any], ...]]:
+    """How a pick names the campaign and orders the pool: (campaign match or None, ORDER BY)."""
+    if is_postgres(session):
+        # The pick must read the partial index ix_contacts_unassigned_pool (campaign_id, status, id)
+        # WHERE assigned_user_id IS NULL, whatever the statistics say: during a fast campaign they still
+        # believe every row is unassigned, and the planner then walks the primary key past every
+        # contact already claimed. ``campaign_id = ANY(ARRAY[:id])`` with ORDER BY campaign_id, id is an
+        # order only that index delivers without a sort (an equality would make campaign_id constant
+        # and let the primary key's id order qualify too).
+        match = Contact.campaign_id == any_(
+            bindparam("pick_campaign", [campaign.id], type_=ARRAY(BigInteger))
+        )
+        return match, (Contact.campaign_id, Contact.id)
+    return None, (Contact.id,)
+
+
+def _pick(session: Session, campaign: Campaign, kind: str, zones: list[str] | None) -> Select[Any]:
+    """The pool's contacts (in ``zones`` when given) in claim order, as the claim reads them."""
+    match, order = _pick_order(session, campaign)
+    query = select(Contact.id).where(pool_condition(campaign, kind, match))
+    if zones is not None:
+        query = query.where(in_zones(session, campaign, zones))
+    return query.order_by(*order)
+
+
+def _pool_has(session: Session, campaign: Campaign, kind: str, zones: list[str] | None) -> bool:
+    """Is any contact of the pool (in ``zones`` when given) left? Reads one index entry when so."""
+    return session.scalar(_pick(session, campaign, kind, zones).limit(1)) is not None
+
+
 def _empty_pool_reason(session: Session, campaign: Campaign, kind: str, now: datetime) -> Availability | None:
     """Why nothing can be claimed: nothing left at all, or nothing inside texting hours now."""
-    pool = pool_condition(campaign, kind)
-    zone_col = contact_zone_column(campaign)
-    if session.scalar(select(exists().where(pool, in_zones(session, campaign, open_zones(campaign, now))))):
+    if _pool_has(session, campaign, kind, open_zones(campaign, now)):
         return None
-    zones = [z for z in session.scalars(select(zone_col).where(pool).distinct()) if z]
     what = "initials" if kind == "initials" else "unhandled replies"
-    if not zones:
+    if not _pool_has(session, campaign, kind, None):
         return _no(
             "nothing_left", f"there are no {what} left to claim in {campaign.title!r}: every one is taken"
         )
+    # Only when contacts are left but none is inside its window: which zones hold them, to say when.
+    zone_col = contact_zone_column(campaign)
+    zones = [
+        z for z in session.scalars(select(zone_col).where(pool_condition(campaign, kind)).distinct()) if z
+    ]
     win = window(campaign)
     openings = []
     for name in zones:
@@ -306,25 +342,8 @@ def claim(
     """The claim statement: give up to ``limit`` pool contacts (in ``zones`` when given) to ``user``."""
     if limit <= 0:
         return []
-    postgres = is_postgres(session)
-    if postgres:
-        # The pick must read the partial index ix_contacts_unassigned_pool (campaign_id, status, id)
-        # WHERE assigned_user_id IS NULL, whatever the statistics say: during a fast campaign they still
-        # believe every row is unassigned, and the planner then walks the primary key past every
-        # contact already claimed. ``campaign_id = ANY(ARRAY[:id])`` with ORDER BY campaign_id, id is an
-        # order only that index delivers without a sort (an equality would make campaign_id constant
-        # and let the primary key's id order qualify too).
-        match = Contact.campaign_id == any_(
-            bindparam("pick_campaign", [campaign.id], type_=ARRAY(BigInteger))
-        )
-        order = (Contact.campaign_id, Contact.id)
-    else:
-        match, order = None, (Contact.id,)
-    inner = select(Contact.id).where(pool_condition(campaign, kind, match))
-    if zones is not None:
-        inner = inner.where(in_zones(session, campaign, zones))
-    inner = inner.order_by(*order).limit(limit)
-    if postgres:
+    inner = _pick(session, campaign, kind, zones).limit(limit)
+    if is_postgres(session):
         # ``id = ANY(ARRAY(subquery))`` runs the pick once, as an InitPlan, then updates by primary key.
         # (A plain IN (subquery) may be rescanned per outer row, and each rescan would skip the rows
         # this statement already took and lock the next ones, claiming more than ``limit``.)
