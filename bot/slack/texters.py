@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy.orm import Session
 
+from bot.claims import in_claim_session
 from bot.slack import blocks
 from bot.slack.app import SlackDeps
 from bot.slack.context import Actor, in_session
@@ -111,12 +112,16 @@ async def text_command(ctx: Ctx) -> None:
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
-    async def card_action(body: dict[str, Any], work: Any) -> None:
-        """Run ``work`` (session, actor) -> CardUpdate and put the result in place of the clicked card."""
+    async def card_action(body: dict[str, Any], work: Any, *, claims: bool = False) -> None:
+        """Run ``work`` (session, actor) -> CardUpdate and put the result in place of the clicked card.
+
+        ``claims``: the work claims contacts, so it runs on the claim threads (bot/claims.py).
+        """
         actor = await deps.actor(body["team"]["id"], body["user"]["id"])
         container = body.get("container") or {}
+        run = in_claim_session if claims else in_session
         try:
-            update = await in_session(deps.db, lambda s: work(s, actor))
+            update = await run(deps.db, lambda s: work(s, actor))
         except Refused as exc:
             update = CardUpdate(exc.reason, blocks.refusal(exc.reason))
         if container.get("type") == "message":
@@ -171,7 +176,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def request_more(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         campaign_id = int(load_value(action).get("k", 0))
-        await card_action(body, lambda s, actor: _request_more(s, actor, campaign_id))
+        await card_action(body, lambda s, actor: _request_more(s, actor, campaign_id), claims=True)
 
     @app.action("tb_done_for_now")
     async def done_for_now(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
