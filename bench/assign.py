@@ -1,11 +1,17 @@
 """Benchmark: dynamic assignment of initials under load, on PostgreSQL.
 
 A campaign of N contacts (default 1,000,000, bulk-inserted with generate_series, not the ORM) and T
-texters (default 500, one thread each) who all start together and request batches (default 200) with
-``core.assignment.request_initials`` until nothing is left. Reports the claim latency (p50/p99/max) —
-the time of the whole write transaction, from BEGIN to COMMIT, measured once a pooled connection is in
-hand — the time spent waiting for a connection of the pool, claims/s and contacts/s, and verifies that
-every contact was handed out exactly once and to the texter the claim returned it to.
+texters (default 500) who all ask at once and then again as soon as they are answered (or after a think
+time, ``--think``), each request a batch (default 200) through ``core.assignment.request_initials``, until
+nothing is left. As in ``textbank run`` (bot/claims.py), requests wait in one queue, oldest first, for
+the claim workers (default 2), each running one claim transaction at a time.
+
+Reports, over every request (the last, empty ones included): the claim latency (p50/p99/max), the time
+of the claim's write transaction from BEGIN to COMMIT, measured once the worker holds a connection; the
+time the request queued before a worker took it; request to answer (both); claims/s and contacts/s. Then
+verifies that every contact was handed out exactly once and to the texter the claim returned it to.
+With T texters back to back the queue is T deep: request to answer is then T / (claims/s) by Little's
+law, whatever the database does; the claim latency is what one claim costs under that load.
 
 Runs in a throw-away schema of the database given, dropped at the end:
 
@@ -17,6 +23,7 @@ Target: p99 claim latency < 25 ms.
 from __future__ import annotations
 
 import argparse
+import heapq
 import os
 import random
 import statistics
@@ -25,7 +32,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,6 +40,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.claims import CLAIM_THREADS  # noqa: E402
 from core.assignment import request_initials  # noqa: E402
 from storage import Database, upgrade  # noqa: E402
 from storage.models import Campaign, User  # noqa: E402
@@ -100,26 +108,75 @@ def populate(db: Database, contacts: int, texters: int, batch: int) -> tuple[int
     return campaign, users
 
 
+class Requests:
+    """Texters waiting to be served, oldest first: the FIFO queue in front of the claim workers.
+
+    A texter who got contacts comes back after their think time (exponential, mean ``think``); one told
+    that nothing is left is done.
+    """
+
+    def __init__(self, user_ids: list[int], think: float) -> None:
+        self.think = think
+        self.rng = random.Random(7)
+        self.cond = threading.Condition()
+        start = time.perf_counter()
+        self.heap: list[tuple[float, int, int]] = [(start, i, u) for i, u in enumerate(user_ids)]
+        heapq.heapify(self.heap)
+        self.seq = len(user_ids)
+        self.active = len(user_ids)
+
+    def take(self) -> tuple[int, float] | None:
+        """The next texter whose request is due, and when they asked; None when every texter is done."""
+        with self.cond:
+            while True:
+                if not self.active:
+                    return None
+                if self.heap:
+                    due = self.heap[0][0]
+                    delay = due - time.perf_counter()
+                    if delay <= 0:
+                        _, _, user_id = heapq.heappop(self.heap)
+                        return user_id, due
+                    self.cond.wait(delay)
+                else:
+                    self.cond.wait()
+
+    def again(self, user_id: int) -> None:
+        pause = self.rng.expovariate(1 / self.think) if self.think else 0.0
+        with self.cond:
+            self.seq += 1
+            heapq.heappush(self.heap, (time.perf_counter() + pause, self.seq, user_id))
+            self.cond.notify()
+
+    def finished(self) -> None:
+        with self.cond:
+            self.active -= 1
+            self.cond.notify_all()
+
+
+@dataclass
+class Served:
+    """One request: how long it queued, how long its transaction took, what it got."""
+
+    user_id: int
+    queued: float
+    claim: float
+    contact_ids: list[int]
+    code: str | None
+
+
 def run(
-    db: Database, campaign_id: int, user_ids: list[int], think: float = 0.0
-) -> tuple[list[float], list[float], dict, float]:
-    """Every texter claims until empty. Returns (claim latencies, pool waits, claimed ids by user, wall s)."""
-    barrier = threading.Barrier(len(user_ids) + 1)
-    pool_waits: list[float] = []
-    latencies: list[float] = []
-    claimed: dict[int, list[int]] = {}
+    db: Database, campaign_id: int, user_ids: list[int], workers: int, think: float = 0.0
+) -> tuple[list[Served], float]:
+    """Every texter requests until nothing is left; ``workers`` threads serve the requests in order."""
+    requests = Requests(user_ids, think)
+    served: list[Served] = []
     lock = threading.Lock()
 
-    def texter(user_id: int) -> None:
-        mine: list[int] = []
-        my_lat: list[float] = []
-        my_wait: list[float] = []
-        rng = random.Random(user_id)
-        barrier.wait()
-        while True:
-            if think:
-                time.sleep(rng.expovariate(1 / think))
-            t0 = time.perf_counter()
+    def worker() -> None:
+        mine: list[Served] = []
+        while (item := requests.take()) is not None:
+            user_id, asked = item
             with db.session() as session:
                 session.connection()  # check a connection out of the pool and BEGIN
                 t1 = time.perf_counter()
@@ -127,24 +184,21 @@ def run(
                     session, session.get(Campaign, campaign_id), session.get(User, user_id), now=NOW
                 )
             t2 = time.perf_counter()
-            if not result.contact_ids:
-                break
-            my_wait.append(t1 - t0)
-            my_lat.append(t2 - t1)
-            mine.extend(result.contact_ids)
+            mine.append(Served(user_id, t1 - asked, t2 - t1, result.contact_ids, result.code))
+            if result.contact_ids or result.code != "nothing_left" or "just taken" in (result.reason or ""):
+                requests.again(user_id)
+            else:
+                requests.finished()
         with lock:
-            latencies.extend(my_lat)
-            pool_waits.extend(my_wait)
-            claimed[user_id] = mine
+            served.extend(mine)
 
-    with ThreadPoolExecutor(max_workers=len(user_ids)) as pool:
-        futures = [pool.submit(texter, u) for u in user_ids]
-        barrier.wait()
-        start = time.perf_counter()
-        for future in futures:
-            future.result()
-        wall = time.perf_counter() - start
-    return latencies, pool_waits, claimed, wall
+    start = time.perf_counter()
+    threads = [threading.Thread(target=worker, name=f"claim-{i}") for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return served, time.perf_counter() - start
 
 
 def verify(db: Database, campaign_id: int, contacts: int, claimed: dict[int, list[int]]) -> None:
@@ -181,7 +235,12 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--texters", type=int, default=500)
     parser.add_argument("--batch", type=int, default=200)
-    parser.add_argument("--pool", type=int, default=50, help="connections in the pool (default 50)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=CLAIM_THREADS,
+        help=f"threads serving claims, one transaction each (default {CLAIM_THREADS}, as textbank run)",
+    )
     parser.add_argument(
         "--think",
         type=float,
@@ -200,13 +259,16 @@ def main() -> None:
     url = _schema_url(args.url, schema)
     try:
         upgrade(url)
-        db = Database(url, pool_size=args.pool, max_overflow=0, pool_timeout=600)
+        db = Database(url, pool_size=args.workers, max_overflow=0)
         t0 = time.perf_counter()
         campaign_id, users = populate(db, args.contacts, args.texters, args.batch)
         print(
             f"populated {args.contacts:,} contacts, {len(users)} texters in {time.perf_counter() - t0:.1f} s"
         )
-        latencies, waits, claimed, wall = run(db, campaign_id, users, args.think)
+        served, wall = run(db, campaign_id, users, args.workers, args.think)
+        claimed: dict[int, list[int]] = {u: [] for u in users}
+        for item in served:
+            claimed[item.user_id].extend(item.contact_ids)
         verify(db, campaign_id, args.contacts, claimed)
         db.dispose()
     finally:
@@ -215,29 +277,34 @@ def main() -> None:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 
-    ms = [x * 1000 for x in latencies]
-    wait_ms = [x * 1000 for x in waits]
+    got = [item for item in served if item.contact_ids]
+    claim_ms = [item.claim * 1000 for item in served]
+    queued_ms = [item.queued * 1000 for item in served]
+    total_ms = [(item.queued + item.claim) * 1000 for item in served]
+    load = os.getloadavg()
     print(
         f"date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
-        f"python {sys.version.split()[0]}"
+        f"python {sys.version.split()[0]}, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
     )
     print(
-        f"{args.contacts:,} contacts, {args.texters} texters (threads), batch {args.batch}, "
-        f"pool {args.pool}, think {args.think:g} s"
+        f"{args.contacts:,} contacts, {args.texters} texters, batch {args.batch}, "
+        f"{args.workers} claim workers, think {args.think:g} s"
     )
     print(
-        f"claims: {len(ms):,} in {wall:.1f} s = {len(ms) / wall:,.0f} claims/s, "
-        f"{args.contacts / wall:,.0f} contacts/s"
+        f"requests: {len(served):,} ({len(got):,} got contacts) in {wall:.1f} s = "
+        f"{len(got) / wall:,.0f} claims/s, {args.contacts / wall:,.0f} contacts/s"
     )
     print(
-        f"claim latency (BEGIN..COMMIT): p50 {statistics.median(ms):.1f} ms, p99 {pct(ms, 99):.1f} ms, "
-        f"max {max(ms):.1f} ms"
+        f"claim latency (the transaction, BEGIN..COMMIT): p50 {statistics.median(claim_ms):.1f} ms, "
+        f"p99 {pct(claim_ms, 99):.1f} ms, max {max(claim_ms):.1f} ms"
     )
-    print(f"pool wait before a claim: p50 {statistics.median(wait_ms):.1f} ms, p99 {pct(wait_ms, 99):.1f} ms")
-    total = [a + b for a, b in zip(ms, wait_ms, strict=True)]
     print(
-        f"request to answer (wait + claim): p50 {statistics.median(total):.1f} ms, "
-        f"p99 {pct(total, 99):.1f} ms"
+        f"queued before a worker took the request: p50 {statistics.median(queued_ms):.1f} ms, "
+        f"p99 {pct(queued_ms, 99):.1f} ms"
+    )
+    print(
+        f"request to answer (queued + claim): p50 {statistics.median(total_ms):.1f} ms, "
+        f"p99 {pct(total_ms, 99):.1f} ms"
     )
     print(
         f"verified: {args.contacts:,} contacts each handed out exactly once, to the texter the claim returned"
