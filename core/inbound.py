@@ -39,7 +39,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from core.adhoc import adhoc_campaign, adhoc_contact
-from core.escalation import holders, notify_holders
+from core.escalation import holders
 from core.messages import queue_outbound
 from core.notices import add_notice
 from core.optouts import is_opted_out, opt_out
@@ -328,7 +328,7 @@ def _receive(
             queue_outbound(
                 session, contact, found.optout_confirmation, user_id=None, campaign=campaign, now=now
             )
-        _tell(session, conn, "optout", found, found.assigned_user_id, body, media, message_id)
+        _tell(session, "optout", found, found.assigned_user_id, body, media, message_id)
         return InboundResult(True, found.contact_id, found.campaign_id, True, message_id)
     if found.was_out:
         # Kept for the record; the number stays opted out and the conversation closed.
@@ -344,7 +344,7 @@ def _receive(
             changes["assigned_at"] = now
     conn.execute(_UPDATE_CONTACT, {"contact_pk": found.contact_id, **changes})
     _sync_contact(session, found.contact_id, changes)
-    _tell(session, conn, "reply", found, assignee, body, media, message_id)
+    _tell(session, "reply", found, assignee, body, media, message_id)
     return InboundResult(True, found.contact_id, found.campaign_id, False, message_id)
 
 
@@ -358,7 +358,6 @@ def _sync_contact(session: Session, contact_id: int, changes: dict[str, Any]) ->
 
 def _tell(
     session: Session,
-    conn: Connection,
     kind: str,
     found: _Conversation,
     assignee: int | None,
@@ -367,22 +366,14 @@ def _tell(
     message_id: int,
 ) -> None:
     """Tell whoever holds the conversation: its assignee, and for an escalated one the admins or the
-    members of the team it went to (one query more, only then)."""
-    told: frozenset[int] = frozenset()
+    members of the team it went to (found with one query, run only for an escalated conversation)."""
+    told: set[int] = set()
     if found.escalated:
-        held_by = holders(conn, found.organization_id, found.escalated_team_id)
-        payload = {**_payload(found, body, media), "escalated": True, "team": held_by.team_name}
-        told = frozenset(
-            notify_holders(
-                conn,
-                held_by,
-                kind=kind,
-                contact_id=found.contact_id,
-                campaign_id=found.campaign_id,
-                message_id=message_id,
-                payload=payload,
-            )
-        )
+        held_by = holders(session, found.organization_id, found.escalated_team_id)
+        extra = {"escalated": True, "team": held_by.team_name}
+        for user_id in held_by.user_ids:
+            _notify(session, kind, found, user_id, body, media, message_id, extra)
+            told.add(user_id)
     if assignee is not None and assignee not in told:
         _notify(session, kind, found, assignee, body, media, message_id)
 
@@ -405,6 +396,7 @@ def _notify(
     body: str,
     media: list[str],
     message_id: int,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     add_notice(
         session,
@@ -413,5 +405,5 @@ def _notify(
         contact_id=found.contact_id,
         campaign_id=found.campaign_id,
         message_id=message_id,
-        payload=_payload(found, body, media),
+        payload={**_payload(found, body, media), **(extra or {})},
     )
