@@ -35,14 +35,18 @@ def release_job(db: Database) -> int:
     return released
 
 
-def sweep_job(db: Database, older_than: timedelta = STALE_SENDING_AFTER) -> int:
-    """Texts left in ``sending`` by a dead process become ``unknown`` (never resent)."""
+def sweep_job(db: Database, older_than: timedelta = STALE_SENDING_AFTER, now: datetime | None = None) -> int:
+    """Texts left in ``sending`` by a dead process become ``unknown`` (never resent); status callbacks kept
+    for a SID that no text got within ``outbox.EARLY_CALLBACKS_KEPT`` are purged. Returns the texts swept."""
     with db.session() as session:
         if not try_job_lock(session, SWEEP_JOB):
             return 0
-        swept = outbox.sweep_stale_sending(session, older_than)
+        swept = outbox.sweep_stale_sending(session, older_than, now)
+        purged = outbox.purge_early_callbacks(session, outbox.EARLY_CALLBACKS_KEPT, now)
     if swept:
         log.warning("scheduler: %d texts were left 'sending' by a stopped sender; now 'unknown'", swept)
+    if purged:
+        log.info("scheduler: purged %d status callbacks for SIDs none of our texts got", purged)
     return swept
 
 
@@ -68,7 +72,8 @@ class Scheduler:
         every = f"every {self.interval.total_seconds():g}s"
         return (
             f"scheduler: {RELEASE_JOB} {every}; {SWEEP_JOB} {every} "
-            f"(sending for over {self.stale_after.total_seconds():g}s -> unknown); in-memory job store"
+            f"(sending for over {self.stale_after.total_seconds():g}s -> unknown; unclaimed status callbacks "
+            f"purged after {outbox.EARLY_CALLBACKS_KEPT.total_seconds() / 3600:g}h); in-memory job store"
         )
 
     async def start(self) -> None:

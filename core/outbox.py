@@ -8,6 +8,14 @@ at-most-once, and an admin looks at the ``unknown`` ones.
 
 Provider error codes are business rules here (21610 opts the number out, 21211/21614 fail the contact);
 this module knows the codes but nothing of the provider's client library.
+
+Status callbacks can beat ``mark_sent``: the provider may report ``sent``, ``delivered`` or ``failed`` for
+a SID before the sender has committed that SID. Such a callback is kept in ``early_status_callbacks`` and
+applied by ``mark_sent`` in its own transaction, by the same forward-only rules and with the same
+consequences (error codes, the failed notice) as one arriving on time; the scheduled sweep purges those
+no text ever claimed after ``EARLY_CALLBACKS_KEPT``. On PostgreSQL the two sides take a transaction-scoped
+advisory lock on the SID (the callback only when it found no text), so one of them always sees the other's
+committed row; SQLite write transactions are serial already.
 """
 
 from __future__ import annotations
@@ -15,13 +23,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, text, update
+from sqlalchemy import and_, case, delete, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.notices import add_notice
 from core.optouts import opt_out
-from storage.models import Campaign, Contact, Message
+from storage.models import Campaign, Contact, EarlyStatusCallback, Message
 from storage.types import utcnow
 
 # Give up on a text after this many tries with transient errors.
@@ -50,6 +60,10 @@ WINDOW_CLOSED = "the texting window closed before the text could be sent; send i
 # Status callbacks only move a message forward; the terminal ones never move back.
 _RANK = {"queued": 0, "sending": 0, "unknown": 0, "sent": 1, "delivered": 2, "failed": 2, "undelivered": 2}
 CALLBACK_STATUSES = ("sent", "delivered", "failed", "undelivered")
+# A callback whose SID no text claimed this long after it arrived never will: the sweep purges it.
+EARLY_CALLBACKS_KEPT = timedelta(days=1)
+# The first key of the two-key advisory locks taken per SID (that key space is apart from the job locks').
+_SID_LOCK_SPACE = 0x5D5
 
 
 @dataclass(frozen=True)
@@ -179,13 +193,28 @@ def mark_sent(
     }
     if sender:
         values["sender"] = sender
-    result = session.execute(
+    statement = (
         update(Message)
         .where(Message.id == message_id, Message.status.in_(("sending", "unknown")))
         .values(**values)
+        .returning(Message.id)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)
+    if _is_postgres(session):
+        # RETURNING runs once per updated row: the SID's lock is taken exactly when the SID is recorded,
+        # without a round trip of its own, and held until commit (see the module's docstring).
+        statement = statement.returning(_sid_lock(sid))
+    if session.execute(statement).first() is None:
+        return False
+    early = session.execute(
+        delete(EarlyStatusCallback)
+        .where(EarlyStatusCallback.provider_sid == sid)
+        .returning(EarlyStatusCallback.id, EarlyStatusCallback.status, EarlyStatusCallback.error_code)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for callback in sorted(early, key=lambda row: row.id):  # in the order they arrived
+        _apply_status(session, message_id, callback.status, callback.error_code, now)
+    return True
 
 
 def mark_retry(
@@ -358,17 +387,30 @@ def apply_status_callback(
 ) -> bool:
     """Record the provider's delivery report for ``sid``; True when the message's status changed.
 
-    Statuses other than sent/delivered/failed/undelivered are ignored, as is an unknown SID. Reports
-    arriving out of order never move a message back (a delivered text stays delivered).
+    Statuses other than sent/delivered/failed/undelivered are ignored. Reports arriving out of order never
+    move a message back (a delivered text stays delivered). A report for a SID no text has yet is kept
+    for ``mark_sent`` to apply (see the module's docstring); False then.
     """
     status = status.lower()
     if status not in CALLBACK_STATUSES:
         return False
     now = now or utcnow()
-    allowed_from = [name for name, rank in _RANK.items() if rank < _RANK[status]]
-    message_id = session.scalar(select(Message.id).where(Message.provider_sid == sid))
+    found = select(Message.id).where(Message.provider_sid == sid)
+    message_id = session.scalar(found)
+    if message_id is None and _is_postgres(session):
+        # Wait out a mark_sent of this SID that has not committed yet: the next statement then sees it.
+        session.execute(select(_sid_lock(sid)))
+        message_id = session.scalar(found)
     if message_id is None:
+        _keep_early(session, sid, status, error_code, now)
         return False
+    return _apply_status(session, message_id, status, error_code, now)
+
+
+def _apply_status(
+    session: Session, message_id: int, status: str, error_code: int | None, now: datetime
+) -> bool:
+    allowed_from = [name for name, rank in _RANK.items() if rank < _RANK[status]]
     if status in ("failed", "undelivered"):
         return _fail(
             session,
@@ -387,6 +429,34 @@ def apply_status_callback(
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)
+
+
+def _keep_early(session: Session, sid: str, status: str, error_code: int | None, now: datetime) -> None:
+    """Keep a report for ``mark_sent``; the same report again (a retry) is kept once."""
+    dialect = postgresql if _is_postgres(session) else sqlite
+    session.execute(
+        dialect.insert(EarlyStatusCallback)
+        .values(provider_sid=sid, status=status, error_code=error_code, received_at=now)
+        .on_conflict_do_nothing(index_elements=["provider_sid", "status"])
+    )
+
+
+def purge_early_callbacks(
+    session: Session, older_than: timedelta = EARLY_CALLBACKS_KEPT, now: datetime | None = None
+) -> int:
+    """Drop kept reports older than ``older_than``: no text of ours ever got their SID."""
+    now = now or utcnow()
+    result = session.execute(
+        delete(EarlyStatusCallback)
+        .where(EarlyStatusCallback.received_at < now - older_than)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+def _sid_lock(sid: str) -> Any:
+    """PostgreSQL: this transaction's advisory lock on ``sid`` (as an expression to select)."""
+    return func.pg_advisory_xact_lock(_SID_LOCK_SPACE, func.hashtext(sid))
 
 
 def _is_postgres(session: Session) -> bool:

@@ -382,3 +382,20 @@ class SlackThread(Base):
     control_ts: Mapped[str | None] = mapped_column(String(32))
     last_message_id: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EarlyStatusCallback(Base):
+    """A provider status callback that arrived before its text's SID was recorded.
+
+    The sender records ``mark_sent`` (with the SID) only after the provider answered, and the provider may
+    call back first; such a callback waits here until ``mark_sent`` applies it, or is purged after a day.
+    """
+
+    __tablename__ = "early_status_callbacks"
+    __table_args__ = (UniqueConstraint("provider_sid", "status"), Index(None, "received_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider_sid: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))  # sent | delivered | failed | undelivered
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

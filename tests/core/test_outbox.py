@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 
 from core import outbox
 from storage import Database
-from storage.models import Contact, Message, Notice, OptOut
+from storage.models import Contact, EarlyStatusCallback, Message, Notice, OptOut
 from tests.core.factories import add_contacts, at, make_campaign, make_launched_campaign, make_texter
 
 NOW = at(2026, 3, 10, 15, 0)
@@ -283,3 +284,156 @@ def test_concurrent_claims_never_share_a_row(db: Database, org_id: int) -> None:
     flat = [message_id for part in claimed for message_id in part]
     assert len(flat) == len(set(flat)) == len(ids)
     assert set(flat) == ids
+
+
+# --- status callbacks that beat mark_sent ------------------------------------------------------------------
+
+
+def _early(db: Database) -> list[tuple[str, str, int | None]]:
+    with db.read() as session:
+        rows = session.execute(
+            select(
+                EarlyStatusCallback.provider_sid, EarlyStatusCallback.status, EarlyStatusCallback.error_code
+            ).order_by(EarlyStatusCallback.id)
+        ).all()
+        return [tuple(row) for row in rows]
+
+
+def _claimed(db: Database, org_id: int, n: int = 1) -> tuple[int, list[int], list[int]]:
+    """``n`` texts claimed by a sender (``sending``, no SID yet): (texter id, message ids, contact ids)."""
+    user_id, _, contacts = _world(db, org_id, n)
+    ids = [_queue(db, c, user_id) for c in contacts]
+    with db.session() as session:
+        assert len(outbox.claim_queued(session, n, NOW)) == n
+    return user_id, ids, contacts
+
+
+def test_a_callback_before_mark_sent_is_kept_and_applied_when_the_sid_lands(
+    db: Database, org_id: int
+) -> None:
+    _, [message_id], _ = _claimed(db, org_id)
+    with db.session() as session:
+        assert not outbox.apply_status_callback(session, "SMearly", "sent", None, NOW)
+        assert not outbox.apply_status_callback(session, "SMearly", "delivered", None, NOW)
+    with db.session() as session:  # Twilio retries the same report: harmless
+        assert not outbox.apply_status_callback(session, "SMearly", "delivered", None, NOW)
+        assert not outbox.apply_status_callback(session, "SMearly", "queued", None, NOW)  # ignored
+    row = _message(db, message_id)
+    assert (row.status, row.provider_sid) == ("sending", None)
+    assert _early(db) == [("SMearly", "sent", None), ("SMearly", "delivered", None)]
+    with db.session() as session:
+        assert outbox.mark_sent(session, message_id, "SMearly", NOW)
+    row = _message(db, message_id)
+    assert (row.status, row.provider_sid) == ("delivered", "SMearly")
+    assert _early(db) == []
+    assert _notices(db, message_id) == []
+    with db.session() as session:  # a late duplicate changes nothing and is not kept
+        assert not outbox.apply_status_callback(session, "SMearly", "delivered", None, NOW)
+    assert _message(db, message_id).status == "delivered" and _early(db) == []
+
+
+def test_early_reports_out_of_order_still_move_forward_only(db: Database, org_id: int) -> None:
+    _, [message_id], _ = _claimed(db, org_id)
+    with db.session() as session:
+        outbox.apply_status_callback(session, "SMooo", "delivered", None, NOW)
+        outbox.apply_status_callback(session, "SMooo", "sent", None, NOW)
+        outbox.apply_status_callback(session, "SMooo", "undelivered", 30003, NOW)
+    with db.session() as session:
+        outbox.mark_sent(session, message_id, "SMooo", NOW)
+    row = _message(db, message_id)
+    assert (row.status, row.error_code) == ("delivered", None)
+    assert _notices(db, message_id) == []
+
+
+def test_an_early_failure_has_the_consequences_of_one_on_time(db: Database, org_id: int) -> None:
+    user_id, [unsubscribed, landline], contacts = _claimed(db, org_id, 2)
+    with db.session() as session:
+        outbox.apply_status_callback(session, "SMstop", "failed", outbox.UNSUBSCRIBED, NOW)
+        outbox.apply_status_callback(session, "SMland", "undelivered", 30006, NOW)
+        outbox.apply_status_callback(session, "SMland", "delivered", None, NOW)  # too late: ranks equal
+    assert _message(db, unsubscribed).status == "sending" and _notices(db, unsubscribed) == []
+    with db.session() as session:
+        assert outbox.mark_sent(session, unsubscribed, "SMstop", NOW)
+        assert outbox.mark_sent(session, landline, "SMland", NOW)
+    row = _message(db, unsubscribed)
+    assert (row.status, row.error_code, row.provider_sid) == ("failed", outbox.UNSUBSCRIBED, "SMstop")
+    row = _message(db, landline)
+    assert (row.status, row.error_code) == ("undelivered", 30006)
+    for message_id in (unsubscribed, landline):
+        assert [(n.kind, n.user_id) for n in _notices(db, message_id)] == [("failed", user_id)]
+    with db.read() as session:
+        cell = session.get(Contact, contacts[0]).cell
+        assert session.scalar(select(OptOut.source).where(OptOut.cell == cell)) == "carrier"
+        assert session.get(Contact, contacts[0]).opted_out
+        assert session.get(Contact, contacts[1]).failed_reason == outbox.UNTEXTABLE[30006]
+    assert _early(db) == []
+
+
+def test_a_callback_for_a_sid_that_never_appears_is_purged_after_a_day(db: Database, org_id: int) -> None:
+    _, [message_id], _ = _claimed(db, org_id)
+    with db.session() as session:
+        outbox.apply_status_callback(session, "SMnever", "delivered", None, NOW)
+        outbox.apply_status_callback(session, "SMmine", "delivered", None, NOW + timedelta(hours=20))
+    with db.session() as session:
+        assert outbox.purge_early_callbacks(session, now=NOW + timedelta(hours=23)) == 0
+    with db.session() as session:
+        assert (
+            outbox.purge_early_callbacks(
+                session, now=NOW + outbox.EARLY_CALLBACKS_KEPT + timedelta(minutes=1)
+            )
+            == 1
+        )
+    assert _early(db) == [("SMmine", "delivered", None)]
+    with db.session() as session:
+        outbox.mark_sent(session, message_id, "SMmine", NOW + timedelta(hours=25))
+    assert _message(db, message_id).status == "delivered"
+
+
+@pytest.mark.parametrize("first", ["mark_sent", "callback"])
+def test_a_callback_racing_mark_sent_is_never_lost(db: Database, org_id: int, first: str) -> None:
+    """One side has done its work but not committed when the other looks for it."""
+    _, [message_id], _ = _claimed(db, org_id)
+    done, release = threading.Event(), threading.Event()
+    ended = {name: threading.Event() for name in ("mark_sent", "callback")}
+    errors: list[BaseException] = []
+
+    def run(name: str) -> None:
+        try:
+            with db.session() as session:
+                if name == "mark_sent":
+                    outbox.mark_sent(session, message_id, "SMrace", NOW)
+                else:
+                    outbox.apply_status_callback(session, "SMrace", "delivered", None, NOW)
+                if name == first:
+                    done.set()
+                    assert release.wait(30)
+        except BaseException as exc:
+            errors.append(exc)
+            done.set()
+        finally:
+            ended[name].set()
+
+    second = "callback" if first == "mark_sent" else "mark_sent"
+    threads = [threading.Thread(target=run, args=(first,))]
+    threads[0].start()
+    assert done.wait(30)
+    threads.append(threading.Thread(target=run, args=(second,)))
+    threads[1].start()
+    # Let the second side run as far as it can while the first is uncommitted: to its end, or a lock wait.
+    for _ in range(100):
+        if ended[second].is_set() or _waiting_for_a_lock(db):
+            break
+        ended[second].wait(0.02)
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert _message(db, message_id).status == "delivered"
+    assert _early(db) == []
+
+
+def _waiting_for_a_lock(db: Database) -> bool:
+    if not db.is_postgres:
+        return False  # SQLite: the callback's BEGIN IMMEDIATE waits for the sender's commit
+    with db.engine.connect() as conn:
+        return bool(conn.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar())

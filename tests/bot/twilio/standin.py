@@ -31,10 +31,12 @@ class Reply:
     hold: threading.Event | None = None
     # Close the connection without answering (after the request was read).
     drop: bool = False
+    # The SID of the message created (a fresh random one when None).
+    sid: str | None = None
 
 
-def created() -> Reply:
-    return Reply(201)
+def created(sid: str | None = None, hold: threading.Event | None = None) -> Reply:
+    return Reply(201, sid=sid, hold=hold)
 
 
 def too_many(retry_after: float = 1) -> Reply:
@@ -152,7 +154,7 @@ class TwilioStandIn:
                     return
                 body = reply.body
                 if body is None:
-                    record.sid = "SM" + uuid.uuid4().hex
+                    record.sid = reply.sid or "SM" + uuid.uuid4().hex
                     body = {
                         "sid": record.sid,
                         "account_sid": ACCOUNT_SID,
