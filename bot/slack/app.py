@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 from aiohttp import ClientSession, ClientTimeout, web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -29,6 +30,8 @@ from storage.engine import Database
 log = logging.getLogger("textbank.slack")
 DEFAULT_API_URL = "https://slack.com/api/"
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+# Errors of apps.connections.open worth waiting out (Slack's side); any other error is the token's fault.
+TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 
 
 def make_client(token: str, api_url: str = "") -> AsyncWebClient:
@@ -190,12 +193,39 @@ class SlackComponent:
         from bot.slack.relay import RelayWorker
 
         if self.socket_mode:
-            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-            self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token)
-            await self._socket.connect_async()
+            await self._connect_socket()
         self._relay = RelayWorker(self.deps)
         self._relay.start()
+
+    async def _connect_socket(self) -> None:
+        """Open the Socket Mode connection, failing at once when Slack refuses SLACK_APP_TOKEN.
+
+        slack_sdk's ``connect()`` retries every error every 10 s until it connects, so a wrong, revoked or
+        bot (xoxb-) token would hold ``textbank run`` in start forever, where SIGTERM cannot reach it. So
+        the first ``apps.connections.open`` is asked here (through the app's client: ``SLACK_API_URL``):
+        Slack's answer to a bad token is a refusal, and a Slack outage is left to the SDK's retries.
+        """
+        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+        handler = AsyncSocketModeHandler(self.app, self.settings.slack_app_token)
+        try:
+            handler.client.wss_uri = await handler.client.issue_new_wss_url()
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            if exc.response.status_code < 500 and error not in TRANSIENT_ERRORS:
+                await handler.close_async()
+                raise Refused(
+                    f"Slack refused SLACK_APP_TOKEN for Socket Mode ({error}): use the app-level token "
+                    "(xapp-...) with the connections:write scope, from the app's Basic Information page"
+                ) from exc
+            log.warning("Slack did not open a Socket Mode connection (%s): retrying", error)
+        except Exception as exc:  # Slack unreachable: the SDK keeps trying, as on any later reconnect
+            log.warning("Slack did not open a Socket Mode connection (%s): retrying", exc)
+        except BaseException:
+            await handler.close_async()
+            raise
+        self._socket = handler
+        await handler.connect_async()
 
     async def stop(self) -> None:
         if self._relay is not None:
