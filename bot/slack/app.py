@@ -23,7 +23,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
-from bot.slack.context import Actor, AdminChecks, resolve_actor
+from bot.group_commit import SEND_BATCH, SEND_WRITERS, GroupCommit
+from bot.slack.context import Actor, AdminChecks, db_executor, resolve_actor
 from core.errors import Refused
 from storage.engine import Database
 
@@ -59,6 +60,11 @@ class SlackDeps:
     # The conversation-thread poster (bot.slack.conversations.Threads), shared by clicks and the relay.
     threads: Any = None
     admin_checks: AdminChecks = field(default_factory=AdminChecks)
+    # Send clicks share transactions (bot/group_commit.py): most of a lone click's cost is its transaction.
+    sends: GroupCommit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sends = GroupCommit(self.db, writers=SEND_WRITERS, max_batch=SEND_BATCH, executor=db_executor())
 
     async def actor(self, team_id: str, slack_user_id: str) -> Actor:
         return await resolve_actor(

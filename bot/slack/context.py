@@ -33,6 +33,11 @@ T = TypeVar("T")
 log = logging.getLogger("textbank.slack")
 
 
+def db_executor() -> ThreadPoolExecutor:
+    """The adapter's database threads (for pieces that schedule their own database work)."""
+    return _EXECUTOR
+
+
 async def in_session(db: Database, work: Callable[[Session], T]) -> T:
     """Run ``work`` in one write transaction in a worker thread (rolled back if it raises)."""
 

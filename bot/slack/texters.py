@@ -112,16 +112,17 @@ async def text_command(ctx: Ctx) -> None:
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
-    async def card_action(body: dict[str, Any], work: Any, *, claims: bool = False) -> None:
+    async def card_action(body: dict[str, Any], work: Any, *, run: Any = None) -> None:
         """Run ``work`` (session, actor) -> CardUpdate and put the result in place of the clicked card.
 
-        ``claims``: the work claims contacts, so it runs on the claim threads (bot/claims.py).
+        ``run`` runs a unit of work in a transaction: its own by default; a Send click's goes through the
+        group commit, a claim's through the claim threads (bot/claims.py).
         """
         actor = await deps.actor(body["team"]["id"], body["user"]["id"])
         container = body.get("container") or {}
-        run = in_claim_session if claims else in_session
+        run = run or (lambda unit: in_session(deps.db, unit))
         try:
-            update = await run(deps.db, lambda s: work(s, actor))
+            update = await run(lambda s: work(s, actor))
         except Refused as exc:
             update = CardUpdate(exc.reason, blocks.refusal(exc.reason))
         if container.get("type") == "message":
@@ -164,7 +165,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def send_initial(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         data = load_value(action)
-        await card_action(body, lambda s, actor: _send_and_next(s, actor, data))
+        await card_action(body, lambda s, actor: _send_and_next(s, actor, data), run=deps.sends.run)
 
     @app.action("tb_start_initials")
     async def start_initials(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -176,7 +177,11 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def request_more(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         campaign_id = int(load_value(action).get("k", 0))
-        await card_action(body, lambda s, actor: _request_more(s, actor, campaign_id), claims=True)
+        await card_action(
+            body,
+            lambda s, actor: _request_more(s, actor, campaign_id),
+            run=lambda unit: in_claim_session(deps.db, unit),
+        )
 
     @app.action("tb_done_for_now")
     async def done_for_now(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
