@@ -1,19 +1,21 @@
 """Benchmark: texters sending initial texts as fast as the core allows.
 
 A launched campaign of N contacts (default 20,000, all inside texting hours at the fixed clock), already
-assigned round-robin to T texters (default 100, so each holds 200, a default batch; one thread each;
-claiming is bench/assign.py's figure). Each process has a pool of 10 connections (as
-``textbank run``), so texters also queue for a connection as they would in production.
-Every texter clicks Send on each of their contacts back to back, each click one write transaction; the
-texters are spread over P processes (default 2, one per core: a box runs a process per core, as several
-``textbank run`` processes share one PostgreSQL):
+assigned round-robin to T texters (default 100, so each holds 200, a default batch; claiming is
+bench/assign.py's figure). Every texter clicks Send on each of their contacts back to back (the next
+click once the last was answered), one click per text. The texters are spread over P processes
+(default 2, one per core: a box runs a process per core, as several ``textbank run`` processes share
+one PostgreSQL). In each process the clicks go through ``bot.group_commit.GroupCommit`` as the Slack
+adapter's Send button does: clicks waiting together share one write transaction, run by up to
+``--threads`` database threads (default 2); ``--batch 1`` gives every click its own transaction.
 
 - ``--mode send``: ``core.sending.send_initial`` alone (the guarded UPDATE and the queued message row);
-- ``--mode click``: what a chat adapter's Send button does in its transaction: ``send_initial`` and then
-  ``next_initial`` for the next card.
+- ``--mode click``: what the Send button does: ``send_initial`` and then ``next_initial`` for the next
+  card.
 
-Reports sends/s over the whole run and the per-transaction latency (p50/p99), then verifies that every
-contact was sent exactly once: status ``messaged`` and exactly one queued outbound row each.
+Reports sends/s over the whole run, click to answer (p50/p99: queued, the shared transaction and its
+commit) and the mean number of clicks per transaction, then verifies that every contact was sent exactly
+once: status ``messaged`` and exactly one queued outbound row each.
 
 On PostgreSQL it runs in a throw-away schema of the database given; on SQLite in a fresh file in a
 temporary directory (the path of a ``sqlite:///`` URL is ignored). Both are removed at the end:
@@ -27,12 +29,12 @@ Target: 2,000 sends/s per box.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -41,10 +43,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.sending import next_initial, send_initial  # noqa: E402
+from bot.group_commit import SEND_BATCH, SEND_WRITERS, GroupCommit  # noqa: E402
+from core.sending import SendResult, next_initial, send_initial  # noqa: E402
 from storage import Database, upgrade  # noqa: E402
 from storage.models import (  # noqa: E402
     Campaign,
@@ -133,39 +137,43 @@ def texters_in_process(
     campaign_id: int,
     by_user: dict[int, list[int]],
     mode: str,
+    threads: int,
+    max_batch: int,
     start: Any,
     results: Any,
 ) -> None:
-    """One process: a thread per texter, each sending every one of their contacts, one click each."""
+    """One process: every texter clicks in turn (again once answered) through one group commit."""
     db = Database(url, **engine_kwargs)
-    ready = threading.Barrier(len(by_user) + 1)
-    latencies: list[float] = []
-    lock = threading.Lock()
 
-    def texter(user_id: int) -> None:
-        mine: list[float] = []
-        ready.wait()
-        for contact_id in by_user[user_id]:
-            t0 = time.perf_counter()
-            with db.session() as session:
-                user = session.get(User, user_id)
-                result = send_initial(session, user, contact_id, now=NOW)
-                if mode == "click":
-                    next_initial(session, session.get(Campaign, campaign_id), user, now=NOW)
-            mine.append(time.perf_counter() - t0)
-            if not result.sent:
-                raise AssertionError(f"contact {contact_id} was not sent: {result.reason}")
-        with lock:
-            latencies.extend(mine)
+    def click(session: Session, user_id: int, contact_id: int) -> SendResult:
+        user = session.get(User, user_id)
+        assert user is not None
+        result = send_initial(session, user, contact_id, now=NOW)
+        if mode == "click":
+            next_initial(session, session.get(Campaign, campaign_id), user, now=NOW)
+        return result
 
-    with ThreadPoolExecutor(max_workers=len(by_user)) as pool:
-        futures = [pool.submit(texter, u) for u in by_user]
-        start.wait()  # every process is connected and ready: go
-        ready.wait()
-        for future in futures:
-            future.result()
+    async def texters() -> tuple[list[float], int, int]:
+        executor = ThreadPoolExecutor(threads, thread_name_prefix="bench-db")
+        commits = GroupCommit(db, writers=threads, max_batch=max_batch, executor=executor)
+        answered: list[float] = []
+
+        async def texter(user_id: int) -> None:
+            for contact_id in by_user[user_id]:
+                asked = time.perf_counter()
+                result = await commits.run(lambda s, c=contact_id: click(s, user_id, c))
+                answered.append(time.perf_counter() - asked)
+                if not result.sent:
+                    raise AssertionError(f"contact {contact_id} was not sent: {result.reason}")
+
+        await asyncio.to_thread(start.wait)  # every process is connected and ready: go
+        await asyncio.gather(*(texter(u) for u in by_user))
+        executor.shutdown()
+        return answered, commits.transactions, commits.units
+
+    answered, transactions, units = asyncio.run(texters())
     db.dispose()
-    results.put(latencies)
+    results.put((answered, transactions, units))
 
 
 def run(
@@ -175,8 +183,10 @@ def run(
     by_user: dict[int, list[int]],
     mode: str,
     processes: int,
-) -> tuple[list[float], float]:
-    """Texters spread over ``processes`` processes; returns (transaction latencies, wall seconds)."""
+    threads: int,
+    max_batch: int,
+) -> tuple[list[float], int, float]:
+    """Texters spread over ``processes`` processes; returns (click to answer, transactions, wall s)."""
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Barrier(processes + 1)
     results = ctx.Queue()
@@ -190,6 +200,8 @@ def run(
                 campaign_id,
                 {u: by_user[u] for u in users[i::processes]},
                 mode,
+                threads,
+                max_batch,
                 start,
                 results,
             ),
@@ -200,13 +212,18 @@ def run(
         worker.start()
     start.wait()
     t0 = time.perf_counter()
-    latencies = [x for _ in workers for x in results.get()]
+    answered: list[float] = []
+    transactions = 0
+    for _ in workers:
+        waited, count, _units = results.get()
+        answered.extend(waited)
+        transactions += count
     wall = time.perf_counter() - t0
     for worker in workers:
         worker.join()
         if worker.exitcode:
             raise SystemExit(f"a texter process failed (exit code {worker.exitcode})")
-    return latencies, wall
+    return answered, transactions, wall
 
 
 def verify(db: Database, campaign_id: int, contacts: int) -> None:
@@ -248,10 +265,18 @@ def main() -> None:
     parser.add_argument("--texters", type=int, default=100)
     parser.add_argument("--mode", choices=("send", "click"), default="send")
     parser.add_argument(
-        "--pool",
+        "--threads",
         type=int,
-        default=10,
-        help="connections per process (default 10, as textbank run)",
+        default=SEND_WRITERS,
+        help="database threads (group-commit writers) per process, each with its own connection "
+        f"(default {SEND_WRITERS}, as the Slack adapter)",
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=SEND_BATCH,
+        help=f"most clicks one transaction holds (default {SEND_BATCH}, as the Slack adapter; "
+        "1 = a transaction each)",
     )
     parser.add_argument(
         "--processes", type=int, default=2, help="processes the texters are spread over (default 2)"
@@ -272,15 +297,12 @@ def main() -> None:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
 
-        per_process = -(-args.texters // args.processes)
-        engine_kwargs = {"pool_size": min(per_process, args.pool), "max_overflow": 0, "pool_timeout": 600}
+        engine_kwargs = {"pool_size": args.threads, "max_overflow": 0}
     elif args.url.startswith("sqlite"):
         tmp = tempfile.TemporaryDirectory(prefix="bench_send_")
         url = f"sqlite:///{tmp.name}/bench.db"
         cleanup = tmp.cleanup
-        # Writers queue in the pool rather than spin on SQLite's file lock.
-        per_process = -(-args.texters // args.processes)
-        engine_kwargs = {"pool_size": min(per_process, args.pool), "max_overflow": 0, "pool_timeout": 600}
+        engine_kwargs = {"pool_size": args.threads, "max_overflow": 0}
     else:
         parser.error("give --url postgresql+psycopg://... or sqlite://")
     try:
@@ -292,25 +314,31 @@ def main() -> None:
             f"populated {args.contacts:,} contacts for {args.texters} texters "
             f"in {time.perf_counter() - t0:.1f} s"
         )
-        latencies, wall = run(url, engine_kwargs, campaign_id, by_user, args.mode, args.processes)
+        answered, transactions, wall = run(
+            url, engine_kwargs, campaign_id, by_user, args.mode, args.processes, args.threads, args.batch
+        )
         verify(db, campaign_id, args.contacts)
         db.dispose()
     finally:
         cleanup()
 
-    ms = [x * 1000 for x in latencies]
+    answer_ms = [x * 1000 for x in answered]
+    load = os.getloadavg()
     print(
         f"date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
-        f"python {sys.version.split()[0]}"
+        f"python {sys.version.split()[0]}, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
     )
     print(
         f"{db.dialect}, mode {args.mode}, {args.contacts:,} contacts, {args.texters} texters "
-        f"(threads) in {args.processes} processes"
+        f"in {args.processes} processes of {args.threads} database threads, batches of at most {args.batch}"
     )
-    print(f"sends: {len(ms):,} in {wall:.1f} s = {len(ms) / wall:,.0f} sends/s")
     print(
-        f"transaction latency: p50 {statistics.median(ms):.1f} ms, p99 {pct(ms, 99):.1f} ms, "
-        f"max {max(ms):.1f} ms"
+        f"sends: {len(answer_ms):,} in {wall:.1f} s = {len(answer_ms) / wall:,.0f} sends/s, "
+        f"{len(answer_ms) / transactions:.1f} per transaction"
+    )
+    print(
+        f"click to answer (queued + shared transaction): p50 {statistics.median(answer_ms):.1f} ms, "
+        f"p99 {pct(answer_ms, 99):.1f} ms, max {max(answer_ms):.1f} ms"
     )
     print(f"verified: {args.contacts:,} contacts messaged, each with exactly one queued outbound row")
 
