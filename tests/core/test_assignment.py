@@ -11,6 +11,7 @@ from core.assignment import (
     set_texter_max,
 )
 from core.errors import Forbidden, Refused
+from core.releases import done_for_the_day
 from storage.models import Contact, Notice, OptOut
 from tests.core.factories import (
     add_contacts,
@@ -325,3 +326,42 @@ def test_set_texter_max_checks_role_and_value(world):
         member = set_texter_max(s, admin, campaign, texter, 0)
         assert member.max_initials == 0
         assert availability(s, campaign, texter, now=NOON_NY).code == "at_maximum"
+
+
+# --- where a claim starts ----------------------------------------------------------------------
+
+
+def test_released_contacts_behind_the_last_claim_are_still_claimed(world, org_id):
+    db, campaign, texter, _ = world
+    with db.session() as s:
+        other = make_texter(s, org_id, "Otto")
+        add_texter(s, campaign, other)
+        first = request_initials(s, campaign, texter, now=NOON_NY).contact_ids
+        second = request_initials(s, campaign, other, now=NOON_NY).contact_ids
+        assert max(first) < min(second)
+    with db.session() as s:
+        done_for_the_day(s, campaign, texter)  # the first ten go back, behind where claims got to
+    with db.session() as s:
+        third = request_initials(s, campaign, texter, now=NOON_NY).contact_ids
+        fourth = request_initials(s, campaign, texter, now=NOON_NY).contact_ids
+        assert request_initials(s, campaign, texter, now=NOON_NY).code == "nothing_left"
+    everything = set(first) | set(second)
+    assert len(third) == len(fourth) == 10
+    assert set(third).isdisjoint(everything)  # the rest of the pool first...
+    assert set(fourth) == set(first)  # ...then, the tail taken, the released ones from the head
+
+
+def test_a_claim_short_at_the_tail_is_topped_up_from_the_head(world, org_id):
+    db, campaign, texter, _ = world
+    with db.session() as s:
+        other = make_texter(s, org_id, "Otto")
+        add_texter(s, campaign, other)
+        first = request_initials(s, campaign, texter, now=NOON_NY).contact_ids
+        request_initials(s, campaign, other, now=NOON_NY)
+        done_for_the_day(s, campaign, texter)
+        tail = request_initials(s, campaign, other, now=NOON_NY).contact_ids
+        assert len(tail) == 10  # the last ten of the thirty
+    with db.session() as s:
+        # Only the released ten are left, all behind where the last claim ended: one claim takes them.
+        topped = request_initials(s, campaign, texter, now=NOON_NY).contact_ids
+    assert sorted(topped) == sorted(first)
