@@ -41,7 +41,8 @@ def run(
             cfg, db, options=options, web_hooks=slack_hooks, extra_components=slack_components
         )
         try:
-            asyncio.run(runtime.run())
+            with refusals():  # e.g. Slack refused SLACK_APP_TOKEN at start
+                asyncio.run(runtime.run())
         except OSError as exc:  # the port is taken, or the host is not ours
             fail(f"cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}; change TEXTBANK_HOST/PORT")
     finally:
