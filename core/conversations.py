@@ -22,10 +22,11 @@ from sqlalchemy.orm import Session
 from core.campaigns import campaign_tags
 from core.campaigns import canned_responses as campaign_canned_responses
 from core.errors import Forbidden, NotFound, Refused
+from core.escalation import holders
 from core.messages import contact_zone, conversation, queue_outbound
 from core.notices import add_notice
 from core.optouts import opt_out
-from core.orgs import ADMIN_ROLES, is_admin
+from core.orgs import is_admin
 from core.phones import mask
 from core.scripts import render_for_contact
 from core.sending import SendResult, is_listed, no, not_launched, outside_hours
@@ -438,14 +439,7 @@ def _escalate(session: Session, user: User, contact: Contact, team_id: int | Non
     contact.escalated_team_id = team_id
     contact.assigned_user_id = None
     contact.assigned_at = None
-    if team is not None:
-        recipients = session.scalars(select(TeamMember.user_id).where(TeamMember.team_id == team.id))
-    else:
-        recipients = session.scalars(
-            select(User.id).where(
-                User.organization_id == campaign.organization_id, User.role.in_(ADMIN_ROLES)
-            )
-        )
+    recipients = holders(session, campaign.organization_id, team_id).user_ids
     payload = {
         "campaign_title": campaign.title,
         "contact_name": f"{contact.first_name} {contact.last_name}".strip(),
