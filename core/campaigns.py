@@ -104,6 +104,18 @@ def get_campaign(session: Session, org_id: int, ref: str) -> Campaign:
     raise NotFound(f"no campaign {ref!r}: {hint}see `textbank campaign list` for ids and titles")
 
 
+def campaign_kind(session: Session, campaign_id: int) -> str:
+    """``campaign``, or ``adhoc`` for an organization's ad-hoc conversations, of the campaign with this id.
+
+    By id alone (no organization check): for code that already holds the id from a checked read, such as
+    a conversation's view. A loaded campaign comes from the session's identity map without a query.
+    """
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"no campaign with id {campaign_id}")
+    return campaign.kind
+
+
 def contact_counts(session: Session, campaign_ids: Sequence[int]) -> dict[int, tuple[dict[str, int], int]]:
     """Per campaign: contacts by status, and how many are opted out (one grouped query)."""
     out: dict[int, tuple[dict[str, int], int]] = {cid: ({}, 0) for cid in campaign_ids}

@@ -3,20 +3,34 @@
 Each platform's relay worker drains the rows of its platform (see ``claim_pending``) and posts them.
 A user with accounts on several platforms gets one row per platform; a user with no chat account
 (a CLI-only admin) gets a ``cli`` row, so nothing is silently dropped.
+
+A relay in the same process need not poll to learn of new rows: ``on_commit`` calls it back right after
+a transaction that wrote notices has committed. Rows written by another process are found by polling.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable, Collection
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, event, exists, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Notice, PlatformIdentity
 from storage.types import utcnow
 
 CHAT_PLATFORMS = ("slack", "discord")
+GIVE_UP_AFTER = 10
+log = logging.getLogger(__name__)
+
+# session.info key: the platforms this transaction wrote notices for.
+_WRITTEN = "textbank_notice_platforms"
+CommitListener = Callable[[frozenset[str]], None]
+_listeners: list[CommitListener] = []
+_listeners_lock = threading.Lock()
 
 
 def add_notice(
@@ -54,47 +68,141 @@ def add_notice(
     ]
     session.add_all(rows)
     session.flush()
+    session.info.setdefault(_WRITTEN, set()).update(platforms)
     return rows
+
+
+# --- waking relays in this process ---------------------------------------------------------------------
+
+
+def on_commit(listener: CommitListener) -> Callable[[], None]:
+    """Call ``listener(platforms)`` after every commit, in this process, of a transaction that wrote notices.
+
+    It runs in the committing thread, right after the commit: it must be quick and thread-safe (a relay
+    hands it to its event loop with ``call_soon_threadsafe``). Returns a function that removes it.
+    """
+    with _listeners_lock:
+        _listeners.append(listener)
+
+    def remove() -> None:
+        with _listeners_lock:
+            if listener in _listeners:
+                _listeners.remove(listener)
+
+    return remove
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    platforms = session.info.pop(_WRITTEN, None)
+    if not platforms:
+        return
+    with _listeners_lock:
+        listeners = list(_listeners)
+    written = frozenset(platforms)
+    for listener in listeners:
+        try:
+            listener(written)
+        except Exception:  # a listener's trouble must not look like a failed commit
+            log.exception("a notice commit listener failed")
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_WRITTEN, None)
+
+
+# --- relay workers ------------------------------------------------------------------------------------------
+
+
+def pending_exists(session: Session, platform: str) -> bool:
+    """Whether any notice of ``platform`` waits (a cheap read a relay makes before claiming)."""
+    return bool(
+        session.scalar(select(exists().where(Notice.platform == platform, Notice.status == "pending")))
+    )
 
 
 def claim_pending(session: Session, platform: str, limit: int = 50) -> list[Notice]:
     """Take up to ``limit`` pending notices of ``platform``, oldest first, marking them ``posting``.
 
     On PostgreSQL concurrent relay workers skip each other's rows (FOR UPDATE SKIP LOCKED). Oldest-first
-    order keeps a conversation's notices in order for a single worker.
+    order keeps a conversation's notices in order for a single worker. One statement: the rows come back
+    from the UPDATE itself.
     """
-    query = (
+    oldest = (
         select(Notice.id)
         .where(Notice.platform == platform, Notice.status == "pending")
         .order_by(Notice.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(session.scalars(query))
-    if not ids:
-        return []
-    session.execute(
+        oldest = oldest.with_for_update(skip_locked=True)
+    claimed = session.scalars(
         update(Notice)
-        .where(Notice.id.in_(ids))
+        .where(Notice.id.in_(oldest.scalar_subquery()))
         .values(status="posting", attempts=Notice.attempts + 1)
-        .execution_options(synchronize_session=False)
+        .returning(Notice)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).all()
+    return sorted(claimed, key=lambda notice: notice.id)
+
+
+def recipients(session: Session, platform: str, user_ids: Collection[int]) -> dict[int, str]:
+    """Each user's account id on ``platform`` (one query for a whole batch); users without one are left out.
+
+    A user with several accounts on the platform (two workspaces) gets their first one.
+    """
+    if not user_ids:
+        return {}
+    rows = session.execute(
+        select(PlatformIdentity.user_id, PlatformIdentity.platform_user_id)
+        .where(PlatformIdentity.platform == platform, PlatformIdentity.user_id.in_(set(user_ids)))
+        .order_by(PlatformIdentity.id)
     )
-    return list(session.scalars(select(Notice).where(Notice.id.in_(ids)).order_by(Notice.id)))
+    out: dict[int, str] = {}
+    for user_id, platform_user_id in rows:
+        out.setdefault(user_id, platform_user_id)
+    return out
 
 
 def mark_posted(session: Session, notice_id: int) -> None:
-    session.execute(
-        update(Notice).where(Notice.id == notice_id).values(status="posted", posted_at=utcnow())
+    mark_posted_many(session, [notice_id])
+
+
+def mark_posted_many(session: Session, notice_ids: Collection[int]) -> int:
+    """Mark the notices posted, in one statement; returns how many rows changed."""
+    if not notice_ids:
+        return 0
+    result = session.execute(
+        update(Notice)
+        .where(Notice.id.in_(set(notice_ids)))
+        .values(status="posted", posted_at=utcnow())
+        .execution_options(synchronize_session=False)
     )
+    return result.rowcount or 0
 
 
-def mark_retry(session: Session, notice_id: int, *, give_up_after: int = 10) -> None:
+def mark_retry(session: Session, notice_id: int, *, give_up_after: int = GIVE_UP_AFTER) -> None:
     """Put a notice back for another try after a transient failure; give up after ``give_up_after``."""
-    notice = session.get(Notice, notice_id)
-    if notice is None:
-        return
-    notice.status = "dead" if notice.attempts >= give_up_after else "pending"
+    mark_retry_many(session, [notice_id], give_up_after=give_up_after)
+
+
+def mark_retry_many(
+    session: Session, notice_ids: Collection[int], *, give_up_after: int = GIVE_UP_AFTER
+) -> int:
+    """Put the notices back to ``pending`` in one statement; those tried ``give_up_after`` times die.
+
+    Returns how many rows changed. ``attempts`` counts claims, so a notice dies on its last failure.
+    """
+    if not notice_ids:
+        return 0
+    result = session.execute(
+        update(Notice)
+        .where(Notice.id.in_(set(notice_ids)))
+        .values(status=case((Notice.attempts >= give_up_after, "dead"), else_="pending"))
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
 
 
 def requeue_stuck(session: Session, platform: str, older_than: timedelta = timedelta(minutes=5)) -> int:

@@ -7,6 +7,7 @@ from core.campaigns import (
     CannedSpec,
     TagSpec,
     archive_campaign,
+    campaign_kind,
     campaign_tags,
     canned_responses,
     create_campaign,
@@ -381,3 +382,17 @@ def test_concurrent_creates_of_one_title_make_one_campaign(db: Database, org_id:
     assert all(o == "created" or "already exists" in o for o in outcomes)
     with db.read() as session:
         assert len(list_campaigns(session, org_id)) == 1
+
+
+def test_campaign_kind_tells_adhoc_conversations_from_campaigns(db: Database) -> None:
+    from core.adhoc import adhoc_campaign
+
+    with db.session() as session:
+        org = make_org(session)
+        campaign_id = make_campaign(session, org).id
+        adhoc_id = adhoc_campaign(session, org.id).id
+    with db.read() as session:
+        assert campaign_kind(session, campaign_id) == "campaign"
+        assert campaign_kind(session, adhoc_id) == "adhoc"
+        with pytest.raises(NotFound):
+            campaign_kind(session, adhoc_id + campaign_id + 1000)
