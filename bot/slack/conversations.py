@@ -5,6 +5,11 @@ posted in order (each exactly once: see ``threads.advance``); the control messag
 the current question as a select, the reply to send with **Send** and **Edit**, and a menu (canned
 responses, tags, escalate, opt out, close). After any change the control message is posted anew at the
 bottom and the old one deleted, so it always sits under the newest text.
+
+A burst of replies brings many threads up to date at once (the relay posts each conversation's notices
+side by side). Their database work is batched: each sync's read and writes wait for the next transaction
+of ``Batched``, which takes every request waiting, so a hundred syncs cost a few transactions instead of
+four hundred, and never more than one write transaction at a time from here.
 """
 
 from __future__ import annotations
@@ -12,11 +17,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from aiohttp import ClientConnectorError
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from bot.slack import blocks, threads
@@ -25,10 +34,16 @@ from bot.slack.context import Actor, in_read, in_session
 from bot.slack.modals import load_value
 from core import adhoc, assignment, campaigns, conversations, orgs, stats
 from core.errors import Refused
-from storage.models import Campaign, Message
+from storage.engine import Database
 
 log = logging.getLogger("textbank.slack")
 MAX_THREADS_PER_CLICK = 25
+# Requests one batched transaction takes at most: the first results come back sooner than with one huge one.
+MAX_BATCH = 50
+# Failures after which Slack certainly did not post the message, so the texts claimed for it can be handed
+# back and posted by a later try. A timeout is not one of them: the post may have gone through.
+NOT_POSTED = (SlackApiError, ClientConnectorError)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -47,7 +62,7 @@ class Plan:
     ref: threads.ThreadRef
     created: bool
     # The messages this call claimed for posting (threads.advance), oldest first.
-    new: list[Message]
+    new: list[conversations.MessageView]
 
 
 def _claim(session: Session, snap: Snapshot, user_id: int, channel: str) -> Plan:
@@ -64,8 +79,114 @@ def _claim(session: Session, snap: Snapshot, user_id: int, channel: str) -> Plan
 
 def _snapshot(session: Session, user_id: int, contact_id: int) -> Snapshot:
     view = conversations.conversation_view(session, orgs.get_user(session, user_id), contact_id)
-    campaign = session.get(Campaign, view.campaign_id)
-    return Snapshot(view, bool(campaign and campaign.kind == "adhoc"))
+    return Snapshot(view, campaigns.campaign_kind(session, view.campaign_id) == "adhoc")
+
+
+def _unwind(session: Session, plan: Plan, thread_ts: str | None, posted_upto: int, hand_back: bool) -> None:
+    """After a failed post: keep the parent message that was posted, and hand back the texts that were not.
+
+    Handing back (``advance`` from the claimed end back to the last text posted) is a compare-and-set: when
+    someone else advanced the thread meanwhile, their claim stands.
+    """
+    if thread_ts is not None:
+        threads.set_parent(session, plan.ref.id, thread_ts)
+    if hand_back and plan.new and posted_upto < plan.new[-1].id:
+        threads.advance(session, plan.ref.id, plan.new[-1].id, posted_upto)
+
+
+class Batched:
+    """Database work from many coroutines, run together: one transaction takes every request waiting.
+
+    Nothing waits on purpose: a lone request runs at once, and requests arriving while a transaction runs
+    make up the next one; one transaction at a time. ``soft`` exceptions (raised before a request wrote
+    anything) fail only their own request; any other failure rolls the transaction back, and each of its
+    requests runs again alone so the others are not lost with it.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        write: bool,
+        soft: tuple[type[Exception], ...] = (),
+        keep_loaded: bool = False,
+    ) -> None:
+        self.db = db
+        self.write = write
+        self.soft = soft
+        self.keep_loaded = keep_loaded
+        self._waiting: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._waiting.append((work, future))
+        if self._drainer is None:
+            self._drainer = asyncio.ensure_future(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        jobs: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        try:
+            while self._waiting:
+                jobs, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+                outcomes = await self._together([work for work, _ in jobs])
+                for (_, future), (ok, value) in zip(jobs, outcomes, strict=True):
+                    if future.done():  # its caller gave up waiting
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+                jobs = []
+        finally:
+            self._drainer = None
+            for _, future in [*jobs, *self._waiting]:  # only when cancelled: nobody is left waiting forever
+                future.cancel()
+            self._waiting = []
+
+    async def _together(self, jobs: list[Callable[[Session], Any]]) -> list[tuple[bool, Any]]:
+        run = in_session if self.write else in_read
+
+        def each(session: Session) -> list[tuple[bool, Any]]:
+            out: list[tuple[bool, Any]] = []
+            kept: list[Any] = []
+            if self.keep_loaded:
+                # The session's identity map holds objects weakly: without this, each conversation would
+                # load its texter and campaign again, though the one before loaded the same ones.
+                keep = lambda _session, instance: kept.append(instance)  # noqa: E731
+                event.listen(session, "loaded_as_persistent", keep)
+            try:
+                for work in jobs:
+                    try:
+                        out.append((True, work(session)))
+                    except self.soft as exc:
+                        out.append((False, exc))
+            finally:
+                if self.keep_loaded:
+                    event.remove(session, "loaded_as_persistent", keep)
+            return out
+
+        try:
+            return await run(self.db, each)
+        except Exception as exc:
+            if len(jobs) == 1:
+                return [(False, exc)]
+        out: list[tuple[bool, Any]] = []
+        for work in jobs:
+            try:
+                out.append((True, await run(self.db, work)))
+            except Exception as exc:
+                out.append((False, exc))
+        return out
+
+
+class _Held:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
 
 
 class Threads:
@@ -73,26 +194,54 @@ class Threads:
 
     def __init__(self, deps: SlackDeps) -> None:
         self.deps = deps
-        self._locks: dict[tuple[int, int], asyncio.Lock] = {}
+        self.reads = Batched(deps.db, write=False, soft=(Refused,), keep_loaded=True)
+        self.writes = Batched(deps.db, write=True, soft=(ThreadBusy,))
+        self._held: dict[tuple[int, int], _Held] = {}
+        self._opening: dict[str, asyncio.Future[str]] = {}
 
-    def _lock(self, user_id: int, contact_id: int) -> asyncio.Lock:
-        return self._locks.setdefault((user_id, contact_id), asyncio.Lock())
+    @asynccontextmanager
+    async def _conversation(self, user_id: int, contact_id: int) -> AsyncIterator[None]:
+        """One sync at a time per conversation (clicks and relay alike); dropped when nobody holds it."""
+        key = (user_id, contact_id)
+        held = self._held.setdefault(key, _Held())
+        held.users += 1
+        try:
+            async with held.lock:
+                yield
+        finally:
+            held.users -= 1
+            if held.users == 0:
+                del self._held[key]
+
+    async def channel(self, slack_user_id: str) -> str:
+        """The DM channel, opened once even when many of the user's conversations ask at the same moment."""
+        known = self.deps.dm_channels.get(slack_user_id)
+        if known is not None:
+            return known
+        opening = self._opening.get(slack_user_id)
+        if opening is None:
+            opening = asyncio.ensure_future(self.deps.dm_channel(slack_user_id))
+            self._opening[slack_user_id] = opening
+            opening.add_done_callback(lambda _: self._opening.pop(slack_user_id, None))
+        return await asyncio.shield(opening)
 
     async def sync(
         self, slack_user_id: str, user_id: int, contact_id: int, *, draft: str = "", note: str = ""
     ) -> bool:
         """Bring the thread up to date: new texts posted in order, the control message anew at the bottom.
 
-        Returns False when the conversation is no longer the user's (nothing is posted then).
+        Returns False when the conversation is no longer the user's (nothing is posted then). Raises when
+        a post failed; the texts Slack refused are handed back, so the next sync posts them.
         """
-        async with self._lock(user_id, contact_id):
-            channel = await self.deps.dm_channel(slack_user_id)
+        async with self._conversation(user_id, contact_id):
+            channel = await self.channel(slack_user_id)
             try:  # read outside the write lock (SQLite serializes writers)
-                snap = await in_read(self.deps.db, lambda s: _snapshot(s, user_id, contact_id))
+                snap = await self.reads.run(lambda s: _snapshot(s, user_id, contact_id))
             except Refused:
                 return False
-            plan = await in_session(self.deps.db, lambda s: _claim(s, snap, user_id, channel))
+            plan = await self.writes.run(lambda s: _claim(s, snap, user_id, channel))
             ref = plan.ref
+            started: str | None = None  # the parent message this sync posted
             if plan.created:
                 text, parent = blocks.thread_parent(plan.snap.view)
                 try:
@@ -100,36 +249,48 @@ class Threads:
                         channel=channel, text=text, blocks=parent
                     )
                 except Exception:
-                    await in_session(self.deps.db, lambda s: threads.forget(s, ref.id))
+                    await self.writes.run(lambda s: threads.forget(s, ref.id))
                     raise
-                await in_session(self.deps.db, lambda s: threads.set_parent(s, ref.id, str(posted["ts"])))
-                ref = threads.ThreadRef(ref.id, channel, str(posted["ts"]), None, ref.last_message_id)
-            for message in plan.new:
-                line = blocks.thread_line(message, plan.snap.view.contact_name, user_id)
-                await self.deps.client.chat_postMessage(
-                    channel=ref.channel_id, thread_ts=ref.thread_ts, text=line, blocks=[blocks.section(line)]
-                )
-            await self._repost_control(ref, plan.snap, draft, note)
-            return True
-
-    async def _repost_control(self, ref: threads.ThreadRef, snap: Snapshot, draft: str, note: str) -> None:
-        control = blocks.control_message(snap.view, draft, note, snap.adhoc)
-        posted = await self.deps.client.chat_postMessage(
-            channel=ref.channel_id, thread_ts=ref.thread_ts, text="Reply controls", blocks=control
-        )
-        old = await in_session(self.deps.db, lambda s: threads.set_control(s, ref.id, str(posted["ts"])))
-        if old and old != posted["ts"]:
+                started = str(posted["ts"])
+                ref = threads.ThreadRef(ref.id, channel, started, None, ref.last_message_id)
+            upto = ref.last_message_id
             try:
-                await self.deps.client.chat_delete(channel=ref.channel_id, ts=old)
-            except SlackApiError as exc:  # already gone: nothing to tidy
-                log.info("could not delete old control message: %s", exc.response.get("error"))
+                for message in plan.new:
+                    line = blocks.thread_line(message, plan.snap.view.contact_name, user_id)
+                    await self.deps.client.chat_postMessage(
+                        channel=ref.channel_id,
+                        thread_ts=ref.thread_ts,
+                        text=line,
+                        blocks=[blocks.section(line)],
+                    )
+                    upto = message.id
+                control = blocks.control_message(plan.snap.view, draft, note, plan.snap.adhoc)
+                posted = await self.deps.client.chat_postMessage(
+                    channel=ref.channel_id, thread_ts=ref.thread_ts, text="Reply controls", blocks=control
+                )
+            except Exception as exc:
+                back = isinstance(exc, NOT_POSTED)
+                await self.writes.run(lambda s: _unwind(s, plan, started, upto, back))
+                raise
+            control_ts = str(posted["ts"])
+            old = await self.writes.run(
+                lambda s: threads.record(
+                    s, ref.id, control_ts, seen_control=ref.control_ts, thread_ts=started
+                )
+            )
+            if old and old != control_ts:
+                try:
+                    await self.deps.client.chat_delete(channel=ref.channel_id, ts=old)
+                except SlackApiError as exc:  # already gone: nothing to tidy
+                    log.info("could not delete old control message: %s", exc.response.get("error"))
+            return True
 
     async def update_control(
         self, actor: Actor, contact_id: int, channel: str, ts: str, *, draft: str = "", note: str = ""
     ) -> None:
         """Redraw the clicked control message in place (a choice that sends nothing)."""
         try:
-            snap = await in_read(self.deps.db, lambda s: _snapshot(s, actor.user_id, contact_id))
+            snap = await self.reads.run(lambda s: _snapshot(s, actor.user_id, contact_id))
         except (
             Refused
         ) as exc:  # no longer theirs (escalated, released): the note, or why, replaces the controls

@@ -16,6 +16,7 @@ from storage.slack_threads import (
     find,
     forget,
     recent,
+    record,
     set_control,
     set_parent,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "find",
     "forget",
     "recent",
+    "record",
     "set_control",
     "set_parent",
 ]
