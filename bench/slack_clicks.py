@@ -3,12 +3,16 @@
 One process runs the web server with ``POST /slack/events`` (the Bolt app as ``textbank run`` builds it,
 acking before the work), the Slack relay worker, and a local Slack Web API stand-in. N texters each hold
 K contacts; each texter clicks Send on their card, waits for the card to show the next contact and clicks
-again, all texters at once, until every initial is sent. Then R contacts reply at once (core.inbound, as
-the Twilio webhook calls it) and the relay posts each reply into its texter's thread.
+again, all texters at once, until every initial is sent. Then R contacts reply at once, each as a signed
+Twilio webhook (``POST /twilio/sms`` on the same server, as Twilio sends it), and the relay posts each
+reply into its texter's thread.
 
 Reports click-to-ack latency (the HTTP round trip of a signed block_actions request) p50/p99, sends/s
-(clicks whose card came back updated, per second of wall time) and reply-to-thread latency p50/p99 (from
-the inbound text's commit to the stand-in receiving the thread post; target p99 < 1 s).
+(clicks whose card came back updated, per second of wall time) and reply-to-thread latency p50/p99: from
+the webhook's request (the contact's text reaching textbank) to the stand-in receiving the thread post,
+and from the webhook's answer (sent once the text is committed) to the same post. Target p99 < 1 s.
+``--inbound direct`` stores the replies by calling core.inbound in threads instead (no HTTP), timed from
+each commit, as the first version of this benchmark did.
 
     /tmp/venv/bin/python bench/slack_clicks.py --texters 20 --per-texter 10 --replies 100
     TEXTBANK_DATABASE_URL=postgresql+psycopg://... /tmp/venv/bin/python bench/slack_clicks.py  # PostgreSQL
@@ -31,12 +35,14 @@ from pathlib import Path
 
 import aiohttp
 from sqlalchemy import create_engine, select, text
+from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.config import Settings  # noqa: E402
 from bot.slack.app import SlackComponent, build_app, make_client  # noqa: E402
+from bot.twilio.webhooks import SMS_PATH, add_twilio_routes  # noqa: E402
 from bot.web import WebServer, create_app  # noqa: E402
 from core import assignment, campaigns, contacts_import, orgs, outbox  # noqa: E402
 from core.inbound import receive_inbound  # noqa: E402
@@ -52,6 +58,8 @@ from tests.bot.slack.standin import (  # noqa: E402
 )
 
 OUR_NUMBER = "+15005550006"
+PUBLIC_URL = "https://textbank.bench.example"
+TWILIO_TOKEN = "bench-twilio-auth-token"
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -96,12 +104,78 @@ def prepare(db: Database, texters: int, per_texter: int) -> tuple[int, list[str]
     return campaign_id, slack_ids
 
 
+async def reply_webhooks(
+    http: aiohttp.ClientSession, base: str, cells: list[str]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Each cell texts back at once through a signed webhook; returns when each was sent and answered."""
+    validator = RequestValidator(TWILIO_TOKEN)
+    requests = []
+    for index, cell in enumerate(cells):
+        fields = {
+            "MessageSid": f"SMin{index:030d}",
+            "AccountSid": "AC" + "0" * 32,
+            "From": cell,
+            "To": OUR_NUMBER,
+            "Body": f"bench reply {index}",
+            "NumMedia": "0",
+        }
+        requests.append((fields, validator.compute_signature(PUBLIC_URL + SMS_PATH, fields)))
+    sent: dict[str, float] = {}
+    answered: dict[str, float] = {}
+
+    async def post(fields: dict[str, str], signature: str) -> None:
+        sent[fields["Body"]] = time.perf_counter()
+        async with http.post(
+            base + SMS_PATH, data=fields, headers={"X-Twilio-Signature": signature}
+        ) as response:
+            await response.read()
+            assert response.status == 200, response.status
+        answered[fields["Body"]] = time.perf_counter()
+
+    await asyncio.gather(*(post(fields, signature) for fields, signature in requests))
+    return sent, answered
+
+
+async def reply_direct(db: Database, cells: list[str]) -> tuple[dict[str, float], dict[str, float]]:
+    """Each cell's reply stored by core.inbound in a thread of its own; returns ({}, commit times)."""
+    committed: dict[str, float] = {}
+
+    def reply(index: int, cell: str) -> None:
+        with db.session() as session:
+            receive_inbound(
+                session,
+                from_cell=cell,
+                to=OUR_NUMBER,
+                body=f"bench reply {index}",
+                provider_sid=f"SMin{index:030d}",
+            )
+        committed[f"bench reply {index}"] = time.perf_counter()
+
+    await asyncio.gather(*(asyncio.to_thread(reply, i, cell) for i, cell in enumerate(cells)))
+    return {}, committed
+
+
 class Bench:
     def __init__(self, url: str, slack: SlackStandIn) -> None:
         self.url = url
         self.slack = slack
         self.acks: list[float] = []
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+    async def thread_posts(self, count: int, timeout: float) -> dict[str, float]:
+        """When the stand-in received each ``bench reply N`` thread post (reads only the new calls)."""
+        arrived: dict[str, float] = {}
+        seen = 0
+        deadline = time.perf_counter() + timeout
+        while len(arrived) < count and time.perf_counter() < deadline:
+            calls = self.slack.calls
+            for call in calls[seen:]:
+                posted = str(call.body.get("text") or "")
+                if call.method == "chat.postMessage" and "bench reply" in posted:
+                    arrived.setdefault(posted.split(": ", 1)[1], call.at)
+            seen = len(calls)
+            await asyncio.sleep(0.01)
+        return arrived
 
     async def click(self, user: str, action: dict, ts: str) -> None:
         body = block_actions_body(action, user_id=user, channel_id="D" + user, message_ts=ts)
@@ -142,6 +216,12 @@ async def main() -> None:
     parser.add_argument("--texters", type=int, default=20)
     parser.add_argument("--per-texter", type=int, default=10)
     parser.add_argument("--replies", type=int, default=100)
+    parser.add_argument(
+        "--inbound",
+        choices=["webhook", "direct"],
+        default="webhook",
+        help="replies as signed Twilio webhooks over HTTP (default) or as direct core.inbound calls",
+    )
     args = parser.parse_args()
 
     url = os.environ.get("TEXTBANK_DATABASE_URL", "")
@@ -159,8 +239,12 @@ async def main() -> None:
     slack = await SlackStandIn().start()
     try:
         campaign_id, users = prepare(db, args.texters, args.per_texter)
+        for user in users:  # so the app's users.info look-ups are answered as Slack would
+            slack.add_user(user, user)
         settings = Settings(
             database_url=db_url,
+            public_url=PUBLIC_URL,
+            twilio_auth_token=TWILIO_TOKEN,
             slack_bot_token=BOT_TOKEN,
             slack_signing_secret=SIGNING_SECRET,
             slack_api_url=slack.base_url,
@@ -168,7 +252,9 @@ async def main() -> None:
         component = SlackComponent(
             db, settings, app=build_app(db, settings, client=make_client(BOT_TOKEN, slack.base_url))
         )
-        web = WebServer(create_app(settings, db, hooks=[component.add_routes]), "127.0.0.1", 0)
+        web = WebServer(
+            create_app(settings, db, hooks=[add_twilio_routes, component.add_routes]), "127.0.0.1", 0
+        )
         await web.start()
         await component.start()
         bench = Bench(web.url + "/slack/events", slack)
@@ -196,32 +282,22 @@ async def main() -> None:
                 )
             )
 
-        committed: dict[str, float] = {}
-
-        def reply(index: int, cell: str) -> None:
-            with db.session() as session:
-                receive_inbound(
-                    session,
-                    from_cell=cell,
-                    to=OUR_NUMBER,
-                    body=f"bench reply {index}",
-                    provider_sid=f"SMin{index:030d}",
-                )
-            committed[f"bench reply {index}"] = time.perf_counter()
-
-        await asyncio.gather(*(asyncio.to_thread(reply, i, cell) for i, cell in enumerate(cells)))
-        arrived: dict[str, float] = {}
-        deadline = time.perf_counter() + 60
-        while len(arrived) < len(cells) and time.perf_counter() < deadline:
-            for call in slack.of("chat.postMessage"):
-                posted = str(call.body.get("text") or "")
-                if "bench reply" in posted:
-                    arrived.setdefault(posted.split(": ", 1)[1], call.at)
-            await asyncio.sleep(0.01)
-        latencies = [arrived[k] - committed[k] for k in arrived]
+        if args.inbound == "direct":
+            sent, stored = await reply_direct(db, cells)
+        else:
+            sent, stored = await reply_webhooks(bench.http, web.url, cells)
+        arrived = await bench.thread_posts(len(cells), timeout=60)
+        from_stored = [arrived[k] - stored[k] for k in arrived]
+        label = "commit" if args.inbound == "direct" else "webhook answered (stored)"
+        if sent:
+            from_sent = [arrived[k] - sent[k] for k in arrived]
+            print(
+                f"reply-to-thread from webhook sent: p50 {percentile(from_sent, 50) * 1000:.0f} ms, "
+                f"p99 {percentile(from_sent, 99) * 1000:.0f} ms ({len(arrived)}/{len(cells)} replies arrived)"
+            )
         print(
-            f"reply-to-thread: p50 {percentile(latencies, 50) * 1000:.0f} ms, "
-            f"p99 {percentile(latencies, 99) * 1000:.0f} ms ({len(arrived)}/{len(cells)} replies arrived)"
+            f"reply-to-thread from {label}: p50 {percentile(from_stored, 50) * 1000:.0f} ms, "
+            f"p99 {percentile(from_stored, 99) * 1000:.0f} ms ({len(arrived)}/{len(cells)} replies arrived)"
         )
         await bench.http.close()
         await component.stop()
