@@ -112,8 +112,9 @@ def populate(db: Database, contacts: int, texters: int, batch: int) -> tuple[int
 class Requests:
     """Texters waiting to be served, oldest first: the FIFO queue in front of the claim workers.
 
-    A texter who got contacts comes back after their think time (exponential, mean ``think``); one told
-    that nothing is left is done.
+    With a think time ``think``, texters arrive spread over the first ``think`` seconds, and one who got
+    contacts comes back after a pause drawn from an exponential of mean ``think``; one told that nothing is
+    left is done.
     """
 
     def __init__(self, user_ids: list[int], think: float) -> None:
@@ -121,7 +122,10 @@ class Requests:
         self.rng = random.Random(7)
         self.cond = threading.Condition()
         start = time.perf_counter()
-        self.heap: list[tuple[float, int, int]] = [(start, i, u) for i, u in enumerate(user_ids)]
+        # Back to back, everyone asks at once; with a think time, texters arrive over the first one.
+        self.heap: list[tuple[float, int, int]] = [
+            (start + (self.rng.uniform(0, think) if think else 0.0), i, u) for i, u in enumerate(user_ids)
+        ]
         heapq.heapify(self.heap)
         self.seq = len(user_ids)
         self.active = len(user_ids)
