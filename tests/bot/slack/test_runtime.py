@@ -36,8 +36,16 @@ async def test_http_mode_serves_slack_events_on_the_shared_server(
             async with http.post(url, data=body, headers=signed_headers(body, secret="wrong")) as forged:
                 assert forged.status == 401
         assert "campaign new" in (await slack.wait_for("respond")).text_dump()
+        # Every Web API call of the running app goes over one HTTP session (kept-alive connections).
+        client = components[0].deps.client
+        session = client.session
+        assert isinstance(session, aiohttp.ClientSession) and not session.closed
+        await client.chat_postMessage(channel="D1", text="one")
+        await client.chat_postMessage(channel="D1", text="two")
+        assert client.session is session
     finally:
         await runtime.stop()
+    assert session.closed and components[0].deps.client.session is None
 
 
 def test_socket_mode_needs_no_route_and_slack_is_optional(db: Database, settings: Settings) -> None:
