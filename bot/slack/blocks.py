@@ -11,10 +11,9 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from core.conversations import ConversationView
+from core.conversations import ConversationView, MessageView
 from core.sending import InitialCard
 from core.stats import CampaignStats, ReviewRow, TexterCounts
-from storage.models import Message
 
 Block = dict[str, Any]
 
@@ -277,7 +276,7 @@ def thread_parent(view: ConversationView) -> tuple[str, list[Block]]:
     ]
 
 
-def thread_line(message: Message, contact_name: str, texter_id: int) -> str:
+def thread_line(message: MessageView, contact_name: str, texter_id: int) -> str:
     if message.direction == "in":
         media = (
             f" (+{len(message.media)} attachment{'s' if len(message.media) > 1 else ''})"
