@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, event, exists, select, update
+from sqlalchemy import and_, case, event, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Notice, PlatformIdentity
@@ -122,12 +122,14 @@ def pending_exists(session: Session, platform: str) -> bool:
     )
 
 
-def claim_pending(session: Session, platform: str, limit: int = 50) -> list[Notice]:
+def claim_pending(
+    session: Session, platform: str, limit: int = 50, now: datetime | None = None
+) -> list[Notice]:
     """Take up to ``limit`` pending notices of ``platform``, oldest first, marking them ``posting``.
 
     On PostgreSQL concurrent relay workers skip each other's rows (FOR UPDATE SKIP LOCKED). Oldest-first
     order keeps a conversation's notices in order for a single worker. One statement: the rows come back
-    from the UPDATE itself.
+    from the UPDATE itself. ``claimed_at`` records the claim, for ``requeue_stuck``.
     """
     oldest = (
         select(Notice.id)
@@ -140,7 +142,7 @@ def claim_pending(session: Session, platform: str, limit: int = 50) -> list[Noti
     claimed = session.scalars(
         update(Notice)
         .where(Notice.id.in_(oldest.scalar_subquery()))
-        .values(status="posting", attempts=Notice.attempts + 1)
+        .values(status="posting", attempts=Notice.attempts + 1, claimed_at=now or utcnow())
         .returning(Notice)
         .execution_options(synchronize_session=False, populate_existing=True)
     ).all()
@@ -205,15 +207,31 @@ def mark_retry_many(
     return result.rowcount or 0
 
 
-def requeue_stuck(session: Session, platform: str, older_than: timedelta = timedelta(minutes=5)) -> int:
-    """Notices left in ``posting`` by a worker that died go back to ``pending``.
+def requeue_stuck(
+    session: Session,
+    platform: str,
+    older_than: timedelta = timedelta(minutes=5),
+    now: datetime | None = None,
+) -> int:
+    """Notices left in ``posting`` by a worker that died go back to ``pending``; returns how many.
 
+    A notice counts as stuck once it was claimed more than ``older_than`` ago, which must exceed the
+    longest time a live worker holds a claim: its age does not matter (an old notice, retried after a
+    Slack outage, may have been claimed a moment ago and be posting now). Rows claimed before
+    ``claimed_at`` existed have none and are judged by their age.
     A chat post is idempotent enough to repeat (the adapter edits its thread), unlike an SMS.
     """
-    cutoff = utcnow() - older_than
+    cutoff = (now or utcnow()) - older_than
     result = session.execute(
         update(Notice)
-        .where(Notice.platform == platform, Notice.status == "posting", Notice.created_at < cutoff)
+        .where(
+            Notice.platform == platform,
+            Notice.status == "posting",
+            or_(
+                Notice.claimed_at < cutoff,
+                and_(Notice.claimed_at.is_(None), Notice.created_at < cutoff),
+            ),
+        )
         .values(status="pending")
         .execution_options(synchronize_session=False)
     )

@@ -361,6 +361,8 @@ class Notice(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | posting | posted | dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When a relay last claimed it: requeue_stuck judges a claim by this, not by the notice's age.
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

@@ -1,13 +1,17 @@
-"""Notices: claiming for a relay, settling many at once, recipients, the commit hook that wakes a relay."""
+"""Notices: claiming for a relay, settling many at once, requeueing a dead relay's claims, recipients, the
+commit hook that wakes a relay."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from core import notices
-from storage import Database
+from storage import Database, upgrade
 from storage.models import Notice, PlatformIdentity
+from storage.types import utcnow
 from tests.core.factories import make_org, make_texter
 
 
@@ -69,6 +73,91 @@ def test_a_notice_tried_too_often_dies(db: Database, people) -> None:
     with db.read() as s:
         assert s.get(Notice, notice_id).status == "dead"
         assert not notices.pending_exists(s, "slack")
+
+
+def _age(db: Database, notice_ids: list[int], by: timedelta) -> None:
+    with db.session() as s:
+        s.execute(update(Notice).where(Notice.id.in_(notice_ids)).values(created_at=utcnow() - by))
+
+
+def _statuses(db: Database, notice_ids: list[int]) -> list[str]:
+    with db.read() as s:
+        rows = {n.id: n.status for n in s.scalars(select(Notice).where(Notice.id.in_(notice_ids)))}
+    return [rows[i] for i in notice_ids]
+
+
+def test_an_old_notice_claimed_just_now_is_not_requeued(db: Database, people) -> None:
+    # A notice an hour old (a backlog, or retried through a Slack outage) that a live relay has just
+    # claimed: putting it back would let another relay claim and post it a second time.
+    ids = _queue(db, people[0], 2)
+    _age(db, ids, timedelta(hours=1))
+    with db.session() as s:
+        claimed = notices.claim_pending(s, "slack", 2)
+        assert all(
+            n.claimed_at is not None and utcnow() - n.claimed_at < timedelta(minutes=1) for n in claimed
+        )
+    with db.session() as s:
+        assert notices.requeue_stuck(s, "slack", timedelta(minutes=5)) == 0
+    assert _statuses(db, ids) == ["posting", "posting"]
+    with db.session() as s:
+        assert notices.claim_pending(s, "slack", 10) == []
+
+
+def test_a_notice_claimed_long_ago_is_requeued_however_new(db: Database, people) -> None:
+    slack_user, discord_user, _ = people
+    [stuck, fresh] = _queue(db, slack_user, 2)
+    [other_platform] = _queue(db, discord_user, 1)
+    with db.session() as s:
+        notices.claim_pending(s, "slack", 1, now=utcnow() - timedelta(minutes=6))
+        notices.claim_pending(s, "slack", 1)
+        notices.claim_pending(s, "discord", 1, now=utcnow() - timedelta(minutes=6))
+    with db.session() as s:
+        assert notices.requeue_stuck(s, "slack", timedelta(minutes=5)) == 1
+    assert _statuses(db, [stuck, fresh, other_platform]) == ["pending", "posting", "posting"]
+    with db.session() as s:  # a second claim stamps it anew
+        [again] = notices.claim_pending(s, "slack", 10)
+        assert again.id == stuck and again.attempts == 2
+    with db.session() as s:
+        assert notices.requeue_stuck(s, "slack", timedelta(minutes=5)) == 0
+
+
+def test_a_claim_without_claimed_at_is_judged_by_the_notices_age(db: Database, people) -> None:
+    # Rows a relay claimed before the column existed have no claimed_at.
+    old, new = _queue(db, people[0], 2)
+    _age(db, [old], timedelta(minutes=6))
+    with db.session() as s:
+        notices.claim_pending(s, "slack", 2)
+        s.execute(update(Notice).where(Notice.id.in_([old, new])).values(claimed_at=None))
+    with db.session() as s:
+        assert notices.requeue_stuck(s, "slack", timedelta(minutes=5)) == 1
+    assert _statuses(db, [old, new]) == ["pending", "posting"]
+
+
+def test_a_claim_from_before_the_migration_is_requeued_after_it(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0008_early_status_callbacks")
+    db = Database(url)
+    try:
+        columns = [c for c in Notice.__table__.c if c.name != "claimed_at"]
+        with db.session() as s:  # written by the schema that had no claimed_at
+            s.execute(
+                insert(Notice.__table__).values(
+                    platform="slack",
+                    kind="released",
+                    payload={},
+                    status="posting",
+                    attempts=1,
+                    created_at=utcnow() - timedelta(minutes=6),
+                ),
+            )
+            assert s.execute(select(*columns)).one().status == "posting"
+        upgrade(url)
+        with db.session() as s:
+            assert s.scalar(select(Notice.claimed_at)) is None
+            assert notices.requeue_stuck(s, "slack", timedelta(minutes=5)) == 1
+            assert s.scalar(select(Notice.status)) == "pending"
+    finally:
+        db.dispose()
 
 
 def test_recipients_are_found_for_a_whole_batch(db: Database, people) -> None:

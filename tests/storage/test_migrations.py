@@ -28,7 +28,7 @@ def test_datetimes_come_back_aware_utc(db: Database) -> None:
 
 
 def test_sqlite_pragmas(tmp_path) -> None:
-    db = Database(f"sqlite:///{tmp_path/'p.db'}")
+    db = Database(f"sqlite:///{tmp_path / 'p.db'}")
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -42,3 +42,16 @@ def test_the_migrations_form_one_line() -> None:
     from storage.migrate import alembic_config
 
     assert len(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()) == 1
+
+
+def test_the_migrations_build_the_models_schema(db_url: str) -> None:
+    """A column or index added to a model needs a migration (and the other way round)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    db = Database(db_url)
+    try:
+        with db.engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    finally:
+        db.dispose()
