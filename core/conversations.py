@@ -13,17 +13,33 @@ saw, and sends nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    Row,
+    String,
+    bindparam,
+    cast,
+    delete,
+    event,
+    exists,
+    literal,
+    null,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session, SessionTransaction
 
 from core.campaigns import campaign_tags
 from core.campaigns import canned_responses as campaign_canned_responses
 from core.errors import Forbidden, NotFound, Refused
 from core.escalation import holders
-from core.messages import contact_zone, conversation, queue_outbound
+from core.messages import contact_zone, queue_outbound
 from core.notices import add_notice
 from core.optouts import opt_out
 from core.orgs import is_admin
@@ -32,10 +48,13 @@ from core.scripts import render_for_contact
 from core.sending import SendResult, is_listed, no, not_launched, outside_hours
 from storage.models import (
     Campaign,
+    CampaignTag,
+    CannedResponse,
     Contact,
     ContactTag,
     InteractionStep,
     Message,
+    OptOut,
     QuestionResponse,
     Tag,
     Team,
@@ -143,7 +162,8 @@ def _in_team(session: Session, user: User, team_id: int) -> bool:
     )
 
 
-def _refusal(session: Session, user: User, contact: Contact) -> str | None:
+def _refusal(session: Session, user: User, contact: Any) -> str | None:
+    # ``contact``: a Contact, or a row with its assigned_user_id, escalated and escalated_team_id.
     if contact.assigned_user_id == user.id:
         return None
     if contact.escalated:
@@ -189,49 +209,44 @@ def _campaign(session: Session, contact: Contact) -> Campaign:
 
 
 class _Tree:
-    """A campaign's script steps and one contact's recorded answers (two queries)."""
+    """A campaign's script steps (rows or objects with id, parent_id, question, answer_option, script, in
+    position order) and one contact's recorded answers (step id -> value)."""
 
-    def __init__(self, session: Session, campaign_id: int, contact_id: int) -> None:
-        steps = list(
-            session.scalars(
-                select(InteractionStep)
-                .where(InteractionStep.campaign_id == campaign_id)
-                .order_by(InteractionStep.position, InteractionStep.id)
-            )
-        )
+    def __init__(self, steps: Sequence[Any], answers: dict[int, str]) -> None:
         self.by_id = {step.id: step for step in steps}
-        self.children: dict[int | None, list[InteractionStep]] = {}
+        self.children: dict[int | None, list[Any]] = {}
         for step in steps:
             self.children.setdefault(step.parent_id, []).append(step)
         roots = self.children.get(None, [])
         self.root = min(roots, key=lambda s: s.id) if roots else None
-        self.answers = dict(
-            session.execute(
-                select(QuestionResponse.interaction_step_id, QuestionResponse.value).where(
-                    QuestionResponse.contact_id == contact_id
-                )
-            ).all()
-        )
+        self.answers = answers
 
-    def asks(self, step: InteractionStep) -> bool:
+    @classmethod
+    def load(cls, session: Session, campaign_id: int, contact_id: int) -> _Tree:
+        """Two queries: the steps and the contact's answers."""
+        steps = session.execute(_STEPS, {"campaign_id": campaign_id}).all()
+        answers = session.execute(_ANSWERS, {"contact_id": contact_id}).all()
+        return cls(steps, {step_id: value for step_id, value in answers})
+
+    def asks(self, step: Any) -> bool:
         return bool(step.question.strip()) and bool(self.children.get(step.id))
 
-    def chosen(self, step: InteractionStep) -> InteractionStep | None:
+    def chosen(self, step: Any) -> Any | None:
         value = self.answers.get(step.id)
         if value is None:
             return None
         return next((c for c in self.children.get(step.id, []) if c.answer_option == value), None)
 
-    def path(self) -> list[InteractionStep]:
+    def path(self) -> list[Any]:
         """The steps reached from the root by the recorded answers, root first."""
-        out: list[InteractionStep] = []
+        out: list[Any] = []
         node = self.root
         while node is not None:
             out.append(node)
             node = self.chosen(node)
         return out
 
-    def current(self) -> InteractionStep | None:
+    def current(self) -> Any | None:
         """The question to show: the deepest step of the path that asks one (the root's first)."""
         asking = [step for step in self.path() if self.asks(step)]
         return asking[-1] if asking else None
@@ -246,15 +261,173 @@ class _Tree:
         return out
 
 
-def _render(text: str, contact: Contact, user: User) -> str:
+def _render(text: str, contact: Any, user: User) -> str:
+    # ``contact``: a Contact, or a row with the fields render_for_contact reads.
     return render_for_contact(text, contact, user.name)
+
+
+# conversation_view runs for every reply the Slack relay posts and every click in a thread, so its statements
+# are built once (Core: SQLAlchemy's compiled cache serves them with no ORM bookkeeping per row).
+_contacts = Contact.__table__
+_messages = Message.__table__
+_steps = InteractionStep.__table__
+_responses = QuestionResponse.__table__
+_tags = Tag.__table__
+_campaign_tags = CampaignTag.__table__
+_contact_tags = ContactTag.__table__
+_canned_table = CannedResponse.__table__
+_optouts = OptOut.__table__
+
+# The contact with its messages, oldest first (one row with no message when there are none), and whether
+# its number is on the organization's opt-out list (the organization is the viewer's: any other is refused).
+_CONTACT_AND_MESSAGES = (
+    select(
+        _contacts.c.id,
+        _contacts.c.campaign_id,
+        _contacts.c.first_name,
+        _contacts.c.last_name,
+        _contacts.c.cell,
+        _contacts.c.zip,
+        _contacts.c.external_id,
+        _contacts.c.custom_fields,
+        _contacts.c.status,
+        _contacts.c.opted_out,
+        _contacts.c.escalated,
+        _contacts.c.escalated_team_id,
+        _contacts.c.assigned_user_id,
+        exists()
+        .where(_optouts.c.organization_id == bindparam("org_id"), _optouts.c.cell == _contacts.c.cell)
+        .label("listed"),
+        _messages.c.id.label("m_id"),
+        _messages.c.direction.label("m_direction"),
+        _messages.c.body.label("m_body"),
+        _messages.c.media.label("m_media"),
+        _messages.c.status.label("m_status"),
+        _messages.c.created_at.label("m_created_at"),
+        _messages.c.user_id.label("m_user_id"),
+        _messages.c.error_message.label("m_error_message"),
+    )
+    .select_from(_contacts.outerjoin(_messages, _messages.c.contact_id == _contacts.c.id))
+    .where(_contacts.c.id == bindparam("contact_id"))
+    .order_by(_messages.c.id)
+)
+
+# The tags the campaign offers (kind 0, with their position), the contact's tags (kind 1) and the contact's
+# recorded answers (kind 2: the step id and the answer), in one round trip.
+_TAGS_AND_ANSWERS = union_all(
+    select(
+        literal(0, Integer).label("kind"),
+        _tags.c.id,
+        _tags.c.name,
+        _tags.c.is_escalation,
+        _campaign_tags.c.position,
+    )
+    .join(_campaign_tags, _campaign_tags.c.tag_id == _tags.c.id)
+    .where(_campaign_tags.c.campaign_id == bindparam("campaign_id")),
+    select(
+        literal(1, Integer),
+        _tags.c.id,
+        _tags.c.name,
+        _tags.c.is_escalation,
+        cast(null(), Integer),
+    )
+    .join(_contact_tags, _contact_tags.c.tag_id == _tags.c.id)
+    .where(_contact_tags.c.contact_id == bindparam("contact_id")),
+    select(
+        literal(2, Integer),
+        _responses.c.interaction_step_id,
+        cast(_responses.c.value, String),
+        cast(null(), Boolean),
+        cast(null(), Integer),
+    ).where(_responses.c.contact_id == bindparam("contact_id")),
+)
+
+_STEPS = (
+    select(
+        _steps.c.id,
+        _steps.c.parent_id,
+        _steps.c.question,
+        _steps.c.answer_option,
+        _steps.c.script,
+    )
+    .where(_steps.c.campaign_id == bindparam("campaign_id"))
+    .order_by(_steps.c.position, _steps.c.id)
+)
+_ANSWERS = select(_responses.c.interaction_step_id, _responses.c.value).where(
+    _responses.c.contact_id == bindparam("contact_id")
+)
+_CANNED = (
+    select(_canned_table.c.id, _canned_table.c.title, _canned_table.c.text)
+    .where(_canned_table.c.campaign_id == bindparam("campaign_id"))
+    .order_by(_canned_table.c.position, _canned_table.c.id)
+)
+
+_SCRIPTS = "core.conversations.scripts"
+
+
+def _forget_scripts(session: Session, *_args: Any) -> None:
+    session.info.pop(_SCRIPTS, None)
+
+
+def _forget_on_write(orm_execute_state: Any) -> None:
+    if not orm_execute_state.is_select:
+        _forget_scripts(orm_execute_state.session)
+
+
+def _scripts(session: Session, campaign_id: int) -> tuple[list[Row[Any]], list[Row[Any]]]:
+    """A campaign's script steps and canned responses, loaded once per transaction.
+
+    The Slack relay renders many conversations of the same campaigns in one transaction. What is kept is
+    dropped when the transaction ends and on any write through the session (a flush, or an insert, update
+    or delete statement), so a view after a change in the same transaction sees it; nothing writes these
+    tables around the session.
+    """
+    transaction = session.get_transaction()
+    kept: tuple[SessionTransaction | None, dict[int, tuple[list[Row[Any]], list[Row[Any]]]]] | None
+    kept = session.info.get(_SCRIPTS)
+    if kept is None or kept[0] is not transaction:
+        if not session.info.get(_SCRIPTS + ".listening"):
+            event.listen(session, "after_flush", _forget_scripts)
+            event.listen(session, "after_transaction_end", _forget_scripts)
+            event.listen(session, "do_orm_execute", _forget_on_write)
+            session.info[_SCRIPTS + ".listening"] = True
+        kept = (transaction, {})
+        session.info[_SCRIPTS] = kept
+    scripts = kept[1].get(campaign_id)
+    if scripts is None:
+        params = {"campaign_id": campaign_id}
+        scripts = (session.execute(_STEPS, params).all(), session.execute(_CANNED, params).all())
+        kept[1][campaign_id] = scripts
+    return scripts
 
 
 def conversation_view(session: Session, user: User, contact_id: int) -> ConversationView:
     """Everything a conversation's thread shows."""
-    contact = owned_contact(session, user, contact_id)
-    campaign = _campaign(session, contact)
-    tree = _Tree(session, campaign.id, contact.id)
+    if session.autoflush and (session.new or session.dirty or session.deleted):
+        session.flush()  # the statements below see the session's pending changes, as ORM queries would
+    rows = session.execute(
+        _CONTACT_AND_MESSAGES, {"contact_id": contact_id, "org_id": user.organization_id}
+    ).all()
+    contact = rows[0] if rows else None
+    # The campaign comes from the identity map when this transaction loaded it already.
+    campaign = session.get(Campaign, contact.campaign_id) if contact is not None else None
+    if contact is None or campaign is None or campaign.organization_id != user.organization_id:
+        raise NotFound(f"there is no conversation {contact_id} in your organization: check the link or id")
+    reason = _refusal(session, user, contact)
+    if reason is not None:
+        raise Forbidden(reason)
+    steps, canned = _scripts(session, campaign.id)
+    offered: list[Row[Any]] = []
+    applied: dict[int, Row[Any]] = {}
+    answered: dict[int, str] = {}
+    for row in session.execute(_TAGS_AND_ANSWERS, {"campaign_id": campaign.id, "contact_id": contact.id}):
+        if row.kind == 0:
+            offered.append(row)
+        elif row.kind == 1:
+            applied[row.id] = row
+        else:
+            answered[row.id] = row.name
+    tree = _Tree(steps, answered)
     current = tree.current()
     question = None
     if current is not None:
@@ -273,12 +446,25 @@ def conversation_view(session: Session, user: User, contact_id: int) -> Conversa
         chosen = tree.chosen(step)
         if chosen is not None:
             answers.append((_render(step.question, contact, user), chosen.answer_option))
-    applied = set(session.scalars(select(ContactTag.tag_id).where(ContactTag.contact_id == contact.id)))
-    offered = [tag for tag, _team in campaign_tags(session, campaign.id)]
-    extra = session.scalars(select(Tag).where(Tag.id.in_(applied - {t.id for t in offered}))).all()
+    offered.sort(key=lambda t: (t.position, t.id))
+    offered_ids = {t.id for t in offered}
+    extra = sorted((t for t in applied.values() if t.id not in offered_ids), key=lambda t: t.id)
     tags = [TagView(t.id, t.name, t.is_escalation, t.id in applied) for t in [*offered, *extra]]
-    messages = [MessageView.of(m) for m in conversation(session, contact.id)]
-    listed = contact.opted_out or is_listed(session, campaign.organization_id, contact.cell)
+    messages = [
+        MessageView(
+            id=row.m_id,
+            direction=row.m_direction,
+            body=row.m_body,
+            media=[str(url) for url in (row.m_media or [])],
+            status=row.m_status,
+            created_at=row.m_created_at,
+            user_id=row.m_user_id,
+            error_message=row.m_error_message,
+        )
+        for row in rows
+        if row.m_id is not None
+    ]
+    listed = bool(contact.opted_out or contact.listed)
     notes = []
     if listed:
         notes.append("this number opted out: it is never texted again")
@@ -297,7 +483,7 @@ def conversation_view(session: Session, user: User, contact_id: int) -> Conversa
         question=question,
         answers=answers,
         tags=tags,
-        canned_responses=_canned(session, campaign, contact, user),
+        canned_responses=[CannedReply(c.id, c.title, _render(c.text, contact, user)) for c in canned],
         last_message_id=messages[-1].id if messages else None,
         can_reply=contact.status in REPLYABLE and not listed and campaign.status == "launched",
         notes=notes,
@@ -311,7 +497,7 @@ def choose_answer(session: Session, user: User, contact_id: int, step_id: int, a
     followed from the old answer). Only a question on the conversation's current path can be answered.
     """
     contact = owned_contact(session, user, contact_id, lock=True)
-    tree = _Tree(session, contact.campaign_id, contact.id)
+    tree = _Tree.load(session, contact.campaign_id, contact.id)
     step = tree.by_id.get(step_id)
     answer = tree.by_id.get(answer_step_id)
     if step is None or not tree.asks(step):

@@ -296,6 +296,9 @@ def test_a_change_earlier_in_the_transaction_shows_in_the_view(db, org_id):
         assert [c.title for c in before.canned_responses] == ["Wrong number", "Signed"]
         camp = s.get(Campaign, campaign.id)
         set_canned_responses(s, camp, [CannedSpec("Only", "Just {firstName}")])
+        assert [(c.title, c.text) for c in conv.conversation_view(s, user, first).canned_responses] == [
+            ("Only", f"Just {contacts[0].first_name}")
+        ]
         conv.remove_tag(s, user, first, _tag_id(db, "Old"))
         vote_no = _steps(db)[(root.id, "No")]
         conv.choose_answer(s, user, first, root.id, vote_no)
