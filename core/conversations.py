@@ -374,30 +374,33 @@ def _forget_on_write(orm_execute_state: Any) -> None:
         _forget_scripts(orm_execute_state.session)
 
 
-def _scripts(session: Session, campaign_id: int) -> tuple[list[Row[Any]], list[Row[Any]]]:
+_Scripts = tuple[list[Row[Any]], list[Row[Any]], Campaign]
+
+
+def _scripts(session: Session, campaign: Campaign) -> _Scripts:
     """A campaign's script steps and canned responses, loaded once per transaction.
 
-    The Slack relay renders many conversations of the same campaigns in one transaction. What is kept is
-    dropped when the transaction ends and on any write through the session (a flush, or an insert, update
-    or delete statement), so a view after a change in the same transaction sees it; nothing writes these
-    tables around the session.
+    The Slack relay renders many conversations of the same campaigns in one transaction. What is kept
+    (with the campaign itself, so the identity map, which holds objects weakly, still has it for the next
+    view) is dropped when the transaction ends and on any write through the session (a flush, which runs
+    in a subtransaction of its own, or an insert, update or delete statement), so a view after a change in
+    the same transaction sees it; nothing writes these tables around the session.
     """
     transaction = session.get_transaction()
-    kept: tuple[SessionTransaction | None, dict[int, tuple[list[Row[Any]], list[Row[Any]]]]] | None
-    kept = session.info.get(_SCRIPTS)
+    kept: tuple[SessionTransaction | None, dict[int, _Scripts]] | None = session.info.get(_SCRIPTS)
     if kept is None or kept[0] is not transaction:
         if not session.info.get(_SCRIPTS + ".listening"):
-            event.listen(session, "after_flush", _forget_scripts)
             event.listen(session, "after_transaction_end", _forget_scripts)
             event.listen(session, "do_orm_execute", _forget_on_write)
             session.info[_SCRIPTS + ".listening"] = True
         kept = (transaction, {})
         session.info[_SCRIPTS] = kept
-    scripts = kept[1].get(campaign_id)
+    scripts = kept[1].get(campaign.id)
     if scripts is None:
-        params = {"campaign_id": campaign_id}
-        scripts = (session.execute(_STEPS, params).all(), session.execute(_CANNED, params).all())
-        kept[1][campaign_id] = scripts
+        params = {"campaign_id": campaign.id}
+        steps = session.execute(_STEPS, params).all()
+        scripts = (steps, session.execute(_CANNED, params).all(), campaign)
+        kept[1][campaign.id] = scripts
     return scripts
 
 
@@ -416,7 +419,7 @@ def conversation_view(session: Session, user: User, contact_id: int) -> Conversa
     reason = _refusal(session, user, contact)
     if reason is not None:
         raise Forbidden(reason)
-    steps, canned = _scripts(session, campaign.id)
+    steps, canned, _campaign_kept = _scripts(session, campaign)
     offered: list[Row[Any]] = []
     applied: dict[int, Row[Any]] = {}
     answered: dict[int, str] = {}
