@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -55,10 +56,8 @@ async def test_a_claim_commits_or_rolls_back_as_one_transaction(db: Database) ->
         raise RuntimeError("the claim failed half-way")
 
     await in_claim_session(db, write)
-    try:
+    with pytest.raises(RuntimeError, match="half-way"):
         await in_claim_session(db, write_then_fail)
-    except RuntimeError:
-        pass
     with db.read() as session:
         assert list(session.scalars(text("SELECT n FROM claim_probe"))) == [1]
         session.execute(text("DROP TABLE claim_probe"))
