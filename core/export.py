@@ -3,11 +3,17 @@
 Written for a campaign's data director: one row per contact in id order, read in keyset batches so a
 campaign of a million contacts streams through with flat memory (nothing but one batch and the texter
 names is held). Only admins export; they see every number whole.
+
+Names, custom fields, answers and tags come from imported files and from contacts' own texts, and the file
+is opened in a spreadsheet: a cell that starts like a formula (``=``, ``+``, ``-``, ``@``, tab, return) gets
+a leading apostrophe so the spreadsheet shows it instead of running it (OWASP's advice on CSV injection).
+Numbers, such as a ``+1 212 555 0123`` cell, are left as they are.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
@@ -96,6 +102,21 @@ def header(session: Session, campaign: Campaign) -> list[str]:
     return _unique([*FIXED_COLUMNS, *fields, *questions, "tags", LAST_COLUMN])
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?\d[\d .,()-]*")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """``value`` as a cell no spreadsheet runs as a formula (an apostrophe in front when it would)."""
+    if value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def _write(writer: Any, row: Iterable[Any]) -> None:
+    writer.writerow([spreadsheet_safe(value) if isinstance(value, str) else value for value in row])
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
@@ -155,7 +176,7 @@ def export_contacts_csv(
     fields = [str(name) for name in campaign.custom_fields or []]
     step_ids = [step_id for step_id, _ in question_steps(session, campaign.id)]
     writer = csv.writer(out)
-    writer.writerow(header(session, campaign))
+    _write(writer, header(session, campaign))
     texter_names: dict[int, str] = {}
     written, last_id = 0, 0
     while True:
@@ -173,7 +194,8 @@ def export_contacts_csv(
         _learn_names(session, texter_names, (row.assigned_user_id for row in rows))
         for row in rows:
             custom = row.custom_fields or {}
-            writer.writerow(
+            _write(
+                writer,
                 [
                     row.id,
                     row.first_name,
@@ -189,7 +211,7 @@ def export_contacts_csv(
                     *(answers.get((row.id, step_id), "") for step_id in step_ids),
                     TAG_SEPARATOR.join(tags.get(row.id, [])),
                     _text(row.last_message_at),
-                ]
+                ],
             )
         written += len(rows)
         last_id = ids[-1]

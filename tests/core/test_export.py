@@ -186,3 +186,46 @@ def test_a_big_campaign_is_read_in_batches_and_written_as_it_goes(db: Database) 
     # One query per batch plus the empty one that ends it, each after the previous batch was written.
     assert len(lines_at_each_batch) == -(-n // batch) + 1
     assert lines_at_each_batch == [1 + batch * i for i in range(len(lines_at_each_batch) - 1)] + [1 + n]
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ('=HYPERLINK("http://evil.example","click")', '\'=HYPERLINK("http://evil.example","click")'),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
+        ("@SUM(A1:A2)", "'@SUM(A1:A2)"),
+        ("\tx", "'\tx"),
+        ("+12125550123", "+12125550123"),
+        ("+1 (212) 555-0123", "+1 (212) 555-0123"),
+        ("-5", "-5"),
+        ("Ann", "Ann"),
+        ("", ""),
+    ],
+)
+def test_cells_that_start_like_a_formula_are_written_as_text(value: str, written: str) -> None:
+    from core.export import spreadsheet_safe
+
+    assert spreadsheet_safe(value) == written
+
+
+def test_imported_text_cannot_become_a_spreadsheet_formula(db: Database) -> None:
+    with db.session() as session:
+        org = make_org(session)
+        admin = make_admin(session, org)
+        campaign = make_campaign(session, org, custom_fields=["=note"])
+        (ann,) = add_contacts(session, campaign, 1, assigned_to=None)
+        ann.first_name = '=HYPERLINK("http://evil.example","Ann")'
+        ann.custom_fields = {"=note": "@SUM(1)"}
+        session.add(ContactTag(contact_id=ann.id, tag_id=make_tag(session, org, "+tag").id))
+        session.flush()
+        ids = (admin.id, campaign.id, ann.cell)
+    admin_id, campaign_id, cell = ids
+
+    _count, rows = export(db, admin_id, campaign_id)
+
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert "'=note" in rows[0]
+    assert row["first name"] == '\'=HYPERLINK("http://evil.example","Ann")'
+    assert row["'=note"] == "'@SUM(1)" and row["tags"] == "'+tag"
+    assert row["cell"] == cell and cell.startswith("+")  # a number stays a number
