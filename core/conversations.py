@@ -80,16 +80,17 @@ class MessageView:
     error_message: str | None
 
     @classmethod
-    def of(cls, message: Message) -> MessageView:
+    def of_row(cls, row: Any) -> MessageView:
+        """From a row of ``_CONTACT_AND_MESSAGES`` (the message's columns are prefixed ``m_``)."""
         return cls(
-            id=message.id,
-            direction=message.direction,
-            body=message.body,
-            media=[str(url) for url in (message.media or [])],
-            status=message.status,
-            created_at=message.created_at,
-            user_id=message.user_id,
-            error_message=message.error_message,
+            id=row.m_id,
+            direction=row.m_direction,
+            body=row.m_body,
+            media=[str(url) for url in (row.m_media or [])],
+            status=row.m_status,
+            created_at=row.m_created_at,
+            user_id=row.m_user_id,
+            error_message=row.m_error_message,
         )
 
 
@@ -453,20 +454,7 @@ def conversation_view(session: Session, user: User, contact_id: int) -> Conversa
     offered_ids = {t.id for t in offered}
     extra = sorted((t for t in applied.values() if t.id not in offered_ids), key=lambda t: t.id)
     tags = [TagView(t.id, t.name, t.is_escalation, t.id in applied) for t in [*offered, *extra]]
-    messages = [
-        MessageView(
-            id=row.m_id,
-            direction=row.m_direction,
-            body=row.m_body,
-            media=[str(url) for url in (row.m_media or [])],
-            status=row.m_status,
-            created_at=row.m_created_at,
-            user_id=row.m_user_id,
-            error_message=row.m_error_message,
-        )
-        for row in rows
-        if row.m_id is not None
-    ]
+    messages = [MessageView.of_row(row) for row in rows if row.m_id is not None]
     listed = bool(contact.opted_out or contact.listed)
     notes = []
     if listed:
