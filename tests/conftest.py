@@ -23,6 +23,29 @@ PG_URL = os.environ.get("TEXTBANK_TEST_DATABASE_URL", "")
 for _name in ("TWILIO_REGION", "TWILIO_EDGE"):
     os.environ.pop(_name, None)
 
+# ``TEXTBANK_TEST_CLOCK=2026-07-15T03:00:00Z`` runs the whole suite as if started at that moment (the clock
+# still ticks), to show that no test depends on the hour or the season it happens to run at.
+_TEST_CLOCK = os.environ.get("TEXTBANK_TEST_CLOCK", "")
+_traveller = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _traveller
+    if _TEST_CLOCK:
+        import time_machine
+
+        _traveller = time_machine.travel(_TEST_CLOCK, tick=True)
+        _traveller.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _traveller is not None:
+        _traveller.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    return f"clock set to {_TEST_CLOCK} (TEXTBANK_TEST_CLOCK)" if _TEST_CLOCK else None
+
 
 def _with_search_path(url: str, schema: str) -> str:
     sep = "&" if "?" in url else "?"
@@ -39,7 +62,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     if not PG_URL:
-        pytest.skip("PostgreSQL tests need TEXTBANK_TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+        pytest.skip(
+            "PostgreSQL tests need TEXTBANK_TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        )
     schema = f"tb_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = create_engine(PG_URL)
     try:

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 
+import time_machine
 from sqlalchemy import select
 
 from bot.slack.relay import RelayWorker
@@ -61,6 +62,8 @@ async def test_app_home_lists_recent_conversations(driver: Driver) -> None:
     assert "Recent conversations" in home and "Ann One" in home and f"p{thread_ts}" in home
 
 
+# Ad-hoc texts keep the campaign's texting hours (09:00-21:00 in the contact's zone): noon in New York.
+@time_machine.travel("2026-03-10 16:00:00+00:00", tick=True)
 async def test_adhoc_text_with_routing_choice(driver: Driver) -> None:
     await setup_admin(driver)
     await driver.command(TEXTER, "text (212) 555-0142 Hi, this is Tess from the campaign")
