@@ -3,8 +3,8 @@
 A campaign of N contacts (default 1,000,000, bulk-inserted with generate_series, not the ORM) and T
 texters (default 500) who all ask at once and then again as soon as they are answered (or after a think
 time, ``--think``), each request a batch (default 200) through ``core.assignment.request_initials``, until
-nothing is left. As in ``textbank run`` (bot/claims.py), requests wait in one queue, oldest first, for
-the claim workers (default 1, as bot/claims.py), each running one claim transaction at a time.
+nothing is left. As in ``textbank run`` (bot/dbwork.py), requests wait in one queue, oldest first, for
+the claim workers (default 1, as bot/dbwork.py), each running one claim transaction at a time.
 
 Reports the claim latency (p50/p99/max) of the requests that got contacts: the time of the claim's write
 transaction from BEGIN to COMMIT, measured once the worker holds a connection; the same for the last,
@@ -41,7 +41,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.claims import CLAIM_THREADS  # noqa: E402
+from bot.dbwork import CLAIM_THREADS  # noqa: E402
 from core.assignment import request_initials  # noqa: E402
 from storage import Database, upgrade  # noqa: E402
 from storage.models import Campaign, User  # noqa: E402

@@ -5,8 +5,8 @@ assigned round-robin to T texters (default 100, so each holds 200, a default bat
 bench/assign.py's figure). Every texter clicks Send on each of their contacts back to back (the next
 click once the last was answered), one click per text. The texters are spread over P processes
 (default 2, one per core: a box runs a process per core, as several ``textbank run`` processes share
-one PostgreSQL). In each process the clicks go through ``bot.group_commit.GroupCommit`` as the Slack
-adapter's Send button does: clicks waiting together share one write transaction, run by up to
+one PostgreSQL). In each process the clicks go through ``bot.dbwork.Batches`` (``DbWork.batched``) as
+the chat layer's Send button does: clicks waiting together share one write transaction, run by up to
 ``--threads`` database threads (default 2); ``--batch 1`` gives every click its own transaction.
 
 - ``--mode send``: ``core.sending.send_initial`` alone (the guarded UPDATE and the queued message row);
@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.group_commit import SEND_BATCH, SEND_WRITERS, GroupCommit  # noqa: E402
+from bot.dbwork import SEND_BATCH, SEND_WRITERS, Batches  # noqa: E402
 from core.sending import SendResult, next_initial, send_initial  # noqa: E402
 from storage import Database, upgrade  # noqa: E402
 from storage.models import (  # noqa: E402
@@ -155,7 +155,7 @@ def texters_in_process(
 
     async def texters() -> tuple[list[float], int, int]:
         executor = ThreadPoolExecutor(threads, thread_name_prefix="bench-db")
-        commits = GroupCommit(db, writers=threads, max_batch=max_batch, executor=executor)
+        commits = Batches(db, writers=threads, max_batch=max_batch, executor=executor)
         answered: list[float] = []
 
         async def texter(user_id: int) -> None:

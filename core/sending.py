@@ -355,3 +355,9 @@ def send_initial(
         set_committed_value(loaded, "status", "messaged")
         set_committed_value(loaded, "last_message_at", now)
     return SendResult(True, None, message_id)
+
+
+def contact_name(session: Session, contact_id: int) -> str:
+    """The contact's full name as imported ("" when none), for saying whom a text went to."""
+    contact = session.get(Contact, contact_id)
+    return f"{contact.first_name} {contact.last_name}".strip() if contact is not None else ""

@@ -362,24 +362,49 @@ class Notice(Base):
     posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class SlackThread(Base):
-    """Where a conversation lives in Slack: the texter's DM thread and its control message.
+class ChatThread(Base):
+    """Where a conversation lives on a chat platform: its thread and the control message at its bottom.
 
-    Kept by the Slack adapter. ``last_message_id`` is the newest message of the conversation already posted
-    into the thread: it is advanced (compare-and-set) before posting, so a message is never posted twice.
+    Kept by the chat layer's thread bookkeeping (``bot.chat.threads``) for every platform. ``thread_id``
+    is Slack's parent ``thread_ts`` or a Discord thread's channel id ("" while the thread is being
+    started). ``last_message_id`` is the newest message of the conversation already posted into the
+    thread: it is advanced (compare-and-set) before posting, so a message is never posted twice.
+    ``lease_owner``/``lease_until``: the process posting into the thread right now (renewed while it holds
+    a notice), so several processes keep the thread's order.
     """
 
-    __tablename__ = "slack_threads"
-    __table_args__ = (UniqueConstraint("contact_id", "user_id"),)
+    __tablename__ = "chat_threads"
+    __table_args__ = (UniqueConstraint("platform", "contact_id", "user_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     channel_id: Mapped[str] = mapped_column(String(64))
-    thread_ts: Mapped[str] = mapped_column(String(32))
-    control_ts: Mapped[str | None] = mapped_column(String(32))
+    thread_id: Mapped[str] = mapped_column(String(64))
+    control_id: Mapped[str | None] = mapped_column(String(64))
     last_message_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReplyDraft(Base):
+    """The text a texter is about to send: a prepared reply, an edit, a typed text, or an ad-hoc text.
+
+    One per conversation and texter (``contact_id``); an ad-hoc text before it has a contact keeps its
+    number in ``cell`` with no contact. Buttons carry only the draft's conversation (or id), never its text.
+    """
+
+    __tablename__ = "reply_drafts"
+    __table_args__ = (UniqueConstraint("user_id", "contact_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    cell: Mapped[str | None] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class EarlyStatusCallback(Base):

@@ -45,6 +45,11 @@ ADHOC_SEND = "tb_adhoc_send"  # d, r
 # --- admins ---
 RELEASE_TEXTER = "tb_release_texter"  # k, u
 REVIEW_UNASSIGN = "tb_review_unassign"  # k, f, u
+# --- admin forms (their submissions) ---
+CAMPAIGN_NEW = "tb_campaign_new"
+CAMPAIGN_APPLY = "tb_campaign_apply"
+CONTACTS_UPLOAD = "tb_contacts"  # k
+SETTINGS = "tb_settings"  # k
 
 MENU_CHOICES = ("canned", "tag", "escalate", "optout", "close")
 ROUTES = ("open", "me", "anyone")

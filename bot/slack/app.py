@@ -7,120 +7,28 @@ posts core's notices into texters' threads.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any
 
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import ClientSession, web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.chat.relay import RelayWorker
 from bot.config import Settings
-from bot.group_commit import SEND_BATCH, SEND_WRITERS, GroupCommit
-from bot.slack.context import Actor, AdminChecks, db_executor, resolve_actor
+from bot.slack import actions, commands, events, home, modals
+from bot.slack.deps import DEFAULT_API_URL, SlackDeps, make_client
 from core.errors import Refused
 from storage.engine import Database
 
 log = logging.getLogger("textbank.slack")
-DEFAULT_API_URL = "https://slack.com/api/"
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 # Errors of apps.connections.open worth waiting out (Slack's side); any other error is the token's fault.
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 
-
-def make_client(token: str, api_url: str = "") -> AsyncWebClient:
-    """A Web API client that waits out 429s (Retry-After) and retries dropped connections."""
-    base = (api_url or DEFAULT_API_URL).rstrip("/") + "/"
-    return AsyncWebClient(
-        token=token,
-        base_url=base,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
-        ],
-    )
-
-
-@dataclass
-class SlackDeps:
-    """What every handler shares."""
-
-    db: Database
-    settings: Settings
-    client: AsyncWebClient
-    dm_channels: dict[str, str] = field(default_factory=dict)
-    background: set[asyncio.Task[Any]] = field(default_factory=set)
-    # The conversation-thread poster (bot.slack.conversations.Threads), shared by clicks and the relay.
-    threads: Any = None
-    admin_checks: AdminChecks = field(default_factory=AdminChecks)
-    # Send clicks share transactions (bot/group_commit.py): most of a lone click's cost is its transaction.
-    sends: GroupCommit = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.sends = GroupCommit(self.db, writers=SEND_WRITERS, max_batch=SEND_BATCH, executor=db_executor())
-
-    async def actor(self, team_id: str, slack_user_id: str) -> Actor:
-        return await resolve_actor(
-            self.db,
-            self.client,
-            team_id,
-            slack_user_id,
-            self.settings.organization_name,
-            self.admin_checks,
-        )
-
-    async def dm_channel(self, slack_user_id: str) -> str:
-        """The bot's DM channel with a user (conversations.open, remembered)."""
-        channel = self.dm_channels.get(slack_user_id)
-        if channel is None:
-            response = await self.client.conversations_open(users=slack_user_id)
-            channel = response["channel"]["id"]
-            self.dm_channels[slack_user_id] = channel
-        return channel
-
-    async def dm(self, slack_user_id: str, text: str, blocks: list[dict[str, Any]] | None = None) -> str:
-        """Post into the user's DM with the bot; returns the message ts."""
-        channel = await self.dm_channel(slack_user_id)
-        response = await self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
-        return str(response["ts"])
-
-    def spawn(self, coro: Any) -> asyncio.Task[Any]:
-        """Slow work after the ack, kept referenced until done and logged if it fails."""
-        task = asyncio.ensure_future(coro)
-        self.background.add(task)
-
-        def done(t: asyncio.Task[Any]) -> None:
-            self.background.discard(t)
-            if not t.cancelled() and t.exception() is not None:
-                log.error("slack background work failed", exc_info=t.exception())
-
-        task.add_done_callback(done)
-        return task
-
-    async def download(self, file: dict[str, Any], sink: BinaryIO, limit: int = MAX_UPLOAD_BYTES) -> int:
-        """Stream a file a user uploaded into ``sink`` (url_private needs the bot token); returns its size."""
-        url = file.get("url_private_download") or file.get("url_private")
-        if not url:
-            raise Refused("the uploaded file has no download link: upload it again")
-        headers = {"Authorization": f"Bearer {self.client.token}"}
-        size = 0
-        async with ClientSession(timeout=ClientTimeout(total=600)) as http:
-            async with http.get(url, headers=headers) as response:
-                if response.status != 200:
-                    raise Refused(f"Slack did not hand over the file (HTTP {response.status}): upload again")
-                async for chunk in response.content.iter_chunked(1 << 16):
-                    size += len(chunk)
-                    if size > limit:
-                        raise Refused(f"the file is larger than {limit // (1024 * 1024)} MiB: split it")
-                    sink.write(chunk)
-        return size
+__all__ = ["DEFAULT_API_URL", "SlackComponent", "SlackDeps", "build_app", "make_client", "runtime_parts"]
 
 
 def build_app(
@@ -130,9 +38,7 @@ def build_app(
     client: AsyncWebClient | None = None,
     process_before_response: bool = False,
 ) -> AsyncApp:
-    """The Bolt app with every textbank handler registered (``app.deps`` holds the shared pieces)."""
-    from bot.slack import adhoc, commands, conversations, home, modals, texters
-
+    """The Bolt app with every textbank handler registered (``app.textbank_deps`` holds the shared pieces)."""
     client = client or make_client(settings.slack_bot_token, settings.slack_api_url)
     app = AsyncApp(
         client=client,
@@ -143,10 +49,9 @@ def build_app(
     deps = SlackDeps(db=db, settings=settings, client=client)
     commands.register(app, deps)
     modals.register(app, deps)
-    texters.register(app, deps)
+    actions.register(app, deps)
     home.register(app, deps)
-    conversations.register(app, deps)
-    adhoc.register(app, deps)
+    events.register(app, deps)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
@@ -180,7 +85,7 @@ class SlackComponent:
         self.deps: SlackDeps = self.app.textbank_deps  # type: ignore[attr-defined]
         self._socket: Any = None
         self._http: ClientSession | None = None
-        self._relay: Any = None
+        self._relay: RelayWorker | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -197,8 +102,6 @@ class SlackComponent:
         return f"slack: {mode}, Web API {api}, relay worker for Slack notices"
 
     async def start(self) -> None:
-        from bot.slack.relay import RelayWorker
-
         if self.deps.client.session is None:
             # One HTTP session for every Web API call: without it slack_sdk opens a connection (TCP and
             # TLS) per call, which was ~30% of the relay's time posting a burst of replies.
@@ -206,7 +109,7 @@ class SlackComponent:
             self.deps.client.session = self._http
         if self.socket_mode:
             await self._connect_socket()
-        self._relay = RelayWorker(self.deps)
+        self._relay = RelayWorker(self.deps.chat.threads)
         self._relay.start()
 
     async def _connect_socket(self) -> None:
@@ -217,8 +120,6 @@ class SlackComponent:
         the first ``apps.connections.open`` is asked here (through the app's client: ``SLACK_API_URL``):
         Slack's answer to a bad token is a refusal, and a Slack outage is left to the SDK's retries.
         """
-        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
         handler = AsyncSocketModeHandler(self.app, self.settings.slack_app_token)
         try:
             handler.client.wss_uri = await handler.client.issue_new_wss_url()

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from bot.claims import CLAIM_THREADS, in_claim_session
+from bot.dbwork import CLAIM_THREADS, DbWork
 from storage import Database
 
 
@@ -31,7 +31,7 @@ async def test_claims_run_at_most_claim_threads_at_a_time(db: Database) -> None:
             running.discard(threading.get_ident())
         return threading.current_thread().name
 
-    tasks = [asyncio.ensure_future(in_claim_session(db, work)) for _ in range(CLAIM_THREADS + 3)]
+    tasks = [asyncio.ensure_future(DbWork(db).serial(work)) for _ in range(CLAIM_THREADS + 3)]
     try:
         for _ in range(CLAIM_THREADS):
             assert await asyncio.to_thread(started.acquire, True, 10)
@@ -55,9 +55,9 @@ async def test_a_claim_commits_or_rolls_back_as_one_transaction(db: Database) ->
         session.execute(text("INSERT INTO claim_probe VALUES (2)"))
         raise RuntimeError("the claim failed half-way")
 
-    await in_claim_session(db, write)
+    await DbWork(db).serial(write)
     with pytest.raises(RuntimeError, match="half-way"):
-        await in_claim_session(db, write_then_fail)
+        await DbWork(db).serial(write_then_fail)
     with db.read() as session:
         assert list(session.scalars(text("SELECT n FROM claim_probe"))) == [1]
         session.execute(text("DROP TABLE claim_probe"))

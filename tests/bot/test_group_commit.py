@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from bot.group_commit import GroupCommit
+from bot.dbwork import Batches
 from storage import Database
 
 
@@ -37,7 +37,7 @@ def insert(n: int):  # noqa: ANN201 - a unit of work
 
 
 async def test_units_that_wait_together_share_one_transaction(probe: Database) -> None:
-    commits = GroupCommit(probe, writers=1, max_batch=64)
+    commits = Batches(probe, writers=1, max_batch=64)
     entered, release = threading.Event(), threading.Event()
 
     def first(session: Session) -> int:
@@ -60,7 +60,7 @@ async def test_units_that_wait_together_share_one_transaction(probe: Database) -
 
 
 async def test_a_failing_unit_fails_alone_and_leaves_nothing_half_written(probe: Database) -> None:
-    commits = GroupCommit(probe, writers=1, max_batch=64)
+    commits = Batches(probe, writers=1, max_batch=64)
     entered, release = threading.Event(), threading.Event()
 
     def first(session: Session) -> int:
@@ -85,7 +85,7 @@ async def test_a_failing_unit_fails_alone_and_leaves_nothing_half_written(probe:
 
 
 async def test_a_lone_failing_unit_runs_once(probe: Database) -> None:
-    commits = GroupCommit(probe, writers=2, max_batch=64)
+    commits = Batches(probe, writers=2, max_batch=64)
     calls = 0
 
     def bad(session: Session) -> None:
@@ -99,7 +99,7 @@ async def test_a_lone_failing_unit_runs_once(probe: Database) -> None:
 
 
 async def test_many_writers_on_postgresql_one_on_sqlite(probe: Database) -> None:
-    commits = GroupCommit(probe, writers=3)
+    commits = Batches(probe, writers=3)
     assert commits.writers == (3 if probe.is_postgres else 1)
     results = await asyncio.gather(*(commits.run(insert(n)) for n in range(40)))
     assert results == [n * 10 for n in range(40)]
@@ -109,4 +109,4 @@ async def test_many_writers_on_postgresql_one_on_sqlite(probe: Database) -> None
 
 def test_refuses_a_group_commit_without_writers(db: Database) -> None:
     with pytest.raises(ValueError, match="at least one writer"):
-        GroupCommit(db, writers=0)
+        Batches(db, writers=0)

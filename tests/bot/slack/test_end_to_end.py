@@ -253,7 +253,7 @@ async def test_a_campaign_from_yaml_to_replies(world: World) -> None:
     assert sent[-1].field("Body") == "Great, thanks Ann!" and sent[-1].field("To") == ann
 
     await w.command(bob_texter, "done")
-    await w.slack.wait_for("respond", lambda c: "1 unhandled replies went back" in c.text_dump())
+    await w.slack.wait_for("respond", lambda c: "1 unhandled reply went back" in c.text_dump())
     with w.db.read() as session:
         bob_row = session.execute(
             select(Contact.status, Contact.assigned_user_id).where(Contact.cell == bob)

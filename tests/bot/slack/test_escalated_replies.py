@@ -6,10 +6,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.slack.relay import RelayWorker
+from bot.chat.relay import RelayWorker
 from core.conversations import escalate
 from core.inbound import receive_inbound
-from storage.models import Notice, PlatformIdentity, SlackThread, User
+from storage.models import ChatThread, Notice, PlatformIdentity, User
 from tests.bot.slack.conftest import ADMIN, TEXTER, TEXTER2, Driver
 from tests.bot.slack.standin import Call
 from tests.bot.slack.test_texters import find_action, reply_in_thread
@@ -32,9 +32,9 @@ def user_of(session: Session, slack_id: str) -> User:
 def thread_of(driver: Driver, contact_id: int, user: str) -> str:
     with driver.db.read() as session:
         return session.scalars(
-            select(SlackThread.thread_ts)
-            .join(PlatformIdentity, PlatformIdentity.user_id == SlackThread.user_id)
-            .where(SlackThread.contact_id == contact_id, PlatformIdentity.platform_user_id == user)
+            select(ChatThread.thread_id)
+            .join(PlatformIdentity, PlatformIdentity.user_id == ChatThread.user_id)
+            .where(ChatThread.contact_id == contact_id, PlatformIdentity.platform_user_id == user)
         ).one()
 
 
@@ -61,7 +61,7 @@ async def test_a_reply_on_a_conversation_escalated_to_the_admins_lands_in_the_ad
     contact_id, tess_thread = await reply_in_thread(driver)
     await escalate_from_the_menu(driver, tess_thread, "Escalate to an admin")
     await driver.slack.wait_for("chat.update", lambda c: "Escalated" in c.text_dump())
-    relay = RelayWorker(driver.app.textbank_deps)
+    relay = RelayWorker(driver.app.textbank_deps.chat.threads)
     # The escalation itself opens the conversation's thread in the admin's DM, history included.
     assert await relay.run_once() == (1, 0)
     admin_thread = thread_of(driver, contact_id, ADMIN)
@@ -105,7 +105,7 @@ async def test_a_reply_on_a_conversation_escalated_to_a_team_lands_in_each_membe
         team = make_team(session, tess.organization_id, "Callers")
         add_team_member(session, team, theo)
         escalate(session, tess, contact_id, team.id)
-    relay = RelayWorker(driver.app.textbank_deps)
+    relay = RelayWorker(driver.app.textbank_deps.chat.threads)
     await relay.run_once()
     tess_before, admin_before = len(in_dm(driver, TEXTER)), len(in_dm(driver, ADMIN))
 

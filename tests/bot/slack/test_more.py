@@ -10,7 +10,7 @@ import json
 import time_machine
 from sqlalchemy import select
 
-from bot.slack.relay import RelayWorker
+from bot.chat.relay import RelayWorker
 from storage.models import Campaign, Contact, Message, User
 from tests.bot.slack.conftest import ADMIN, TEXTER, TEXTER2, Driver
 from tests.bot.slack.standin import event_body
@@ -37,7 +37,6 @@ async def request_card(driver: Driver, user: str) -> dict:
 async def test_app_home_shows_counts_and_request_more(driver: Driver) -> None:
     token = await launched_with_join(driver)
     await join_and_card(driver, token, TEXTER)
-    await request_card(driver, TEXTER)
     await driver.dispatch(
         event_body({"type": "app_home_opened", "user": TEXTER, "tab": "home"}),
         content_type="application/json",
@@ -90,7 +89,6 @@ async def test_adhoc_text_with_routing_choice(driver: Driver) -> None:
 async def test_texters_list_with_release_and_review_unassign(driver: Driver) -> None:
     token = await launched_with_join(driver)
     await join_and_card(driver, token, TEXTER)
-    await request_card(driver, TEXTER)
     await driver.command(ADMIN, 'texters "Test Drive"')
     listing = driver.slack.of("respond")[-1]
     assert "Tess Texter" in listing.text_dump() and "2 unsent" in listing.text_dump()
@@ -100,7 +98,7 @@ async def test_texters_list_with_release_and_review_unassign(driver: Driver) -> 
     assert refused.path.endswith(TEXTER)
     await driver.click(ADMIN, {"action_id": "tb_release_texter", "value": release["value"]})
     await driver.slack.wait_for(
-        "respond", lambda c: "Released 2 unsent initials of Tess Texter" in c.text_dump()
+        "respond", lambda c: "Released 2 unsent first texts of Tess Texter" in c.text_dump()
     )
     await request_card(driver, TEXTER)
     await driver.command(ADMIN, f'review "Test Drive" needs-first-message <@{TEXTER}|tess>')
@@ -210,7 +208,7 @@ async def test_edit_modal_then_send_and_escalate(driver: Driver) -> None:
         ).one()
     assert tuple(row) == (True, None)
     # The admin hears of it through the relay, with the conversation in their own thread.
-    await RelayWorker(driver.app.textbank_deps).run_once()
+    await RelayWorker(driver.app.textbank_deps.chat.threads).run_once()
     await driver.slack.wait_for(
         "chat.postMessage", lambda c: c.body.get("channel") == "D" + ADMIN and "escalated" in c.text_dump()
     )

@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.chat.relay import RelayWorker
 from bot.config import Settings
 from bot.slack.app import SlackDeps, build_app, make_client
-from bot.slack.relay import RelayWorker
 from core.inbound import receive_inbound
 from core.sending import send_initial
 from storage import Database
-from storage.models import Notice, PlatformIdentity, SlackThread
+from storage.models import ChatThread, Notice, PlatformIdentity
 from tests.bot.slack.standin import BOT_TOKEN, Call, SlackStandIn
 from tests.core.factories import add_contacts, at, make_launched_campaign, make_org, make_script, make_texter
 
@@ -110,8 +110,8 @@ def posts(slack: SlackStandIn) -> list[Call]:
 def thread_ts(db: Database, convo: Convo) -> str:
     with db.read() as s:
         return s.scalar(
-            select(SlackThread.thread_ts).where(
-                SlackThread.contact_id == convo.contact_id, SlackThread.user_id == convo.user_id
+            select(ChatThread.thread_id).where(
+                ChatThread.contact_id == convo.contact_id, ChatThread.user_id == convo.user_id
             )
         )
 
@@ -133,7 +133,7 @@ def thread_of(db: Database, slack: SlackStandIn, convo: Convo) -> list[str]:
     deleted = {c.body.get("ts") for c in slack.of("chat.delete")}
     live = [c.body["ts"] for c in in_thread if c.body.get("text") == CONTROLS and c.body["ts"] not in deleted]
     with db.read() as s:
-        recorded = s.scalar(select(SlackThread.control_ts).where(SlackThread.thread_ts == ts))
+        recorded = s.scalar(select(ChatThread.control_id).where(ChatThread.thread_id == ts))
     assert live == [recorded], f"live controls {live}, recorded {recorded}"
     return [str(c.body.get("text")) for c in in_thread if c.body.get("text") != CONTROLS]
 
@@ -184,7 +184,7 @@ async def test_a_burst_across_many_conversations_lands_once_each_in_order(
     remember_ts(slack, seen=third_reply_while_syncing)
     # Few conversations at a time, so a third reply's notice is claimed while its conversation is still
     # being posted, and queued behind it; it polls rarely, so it is the commit hook that finds them.
-    relay = RelayWorker(deps, parallel=4, idle=30.0)
+    relay = RelayWorker(deps.chat.threads, parallel=4, idle=30.0)
     relay.start()
     try:
         await until(lambda: all(len(lines) == 3 for lines in expected.values()), "every third reply")
@@ -202,7 +202,7 @@ async def test_an_idle_relay_wakes_when_notices_are_committed(
     db: Database, slack: SlackStandIn, deps: SlackDeps
 ) -> None:
     [convo] = world(db, texters=1, per_texter=1)
-    relay = RelayWorker(deps, idle=60.0)  # it would not poll again within the test
+    relay = RelayWorker(deps.chat.threads, idle=60.0)  # it would not poll again within the test
     relay.start()
     try:
         first = reply(db, convo, 1)
@@ -222,7 +222,7 @@ async def test_rate_limits_are_waited_out_and_nothing_is_put_back(
     convos = world(db, texters=2, per_texter=3)
     lines = {c.contact_id: reply(db, c, 1) for c in convos}
     slack.rate_limit("chat.postMessage", times=2, retry_after=0)
-    assert await RelayWorker(deps).run_once() == (len(convos), 0)
+    assert await RelayWorker(deps.chat.threads).run_once() == (len(convos), 0)
     assert len(slack.of("chat.postMessage#429")) == 2
     for index, convo in enumerate(convos):
         texter = f"Texter {index // 3}"
@@ -240,7 +240,7 @@ async def test_a_failing_conversation_is_retried_later_and_holds_up_no_other(
         slack, refuse=lambda call: failing[0] and str(call.body.get("text", "")).startswith(f"*{stuck.name}*")
     )
     first = {c.contact_id: reply(db, c, 1) for c in convos}
-    relay = RelayWorker(deps, retry_delay=0.05, idle=0.05)
+    relay = RelayWorker(deps.chat.threads, retry_delay=0.05, idle=0.05)
     relay.start()
     try:
         await until(lambda: landed(slack, [first[c.contact_id] for c in others]), "the other conversations")

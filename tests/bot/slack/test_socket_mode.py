@@ -212,7 +212,7 @@ async def test_view_submissions_and_block_actions_reach_their_handlers(
     assert set(refused.payload["errors"]) == {"file"}
     good = slack.add_file("campaign.yaml", CAMPAIGN_YAML.encode())
     assert acked_plainly(await running.submit(ADMIN, view, file_values(good)))
-    await slack.wait_for("chat.postMessage", lambda c: "Created campaign Test Drive" in c.text_dump())
+    await slack.wait_for("chat.postMessage", lambda c: "Created *Test Drive*" in c.text_dump())
 
     await running.command(ADMIN, 'contacts "Test Drive"')
     view = (await slack.wait_count("views.open", 2))[-1].view
@@ -221,7 +221,7 @@ async def test_view_submissions_and_block_actions_reach_their_handlers(
     await slack.wait_for(
         "chat.update", lambda c: "Imported" in c.text_dump() or "not imported" in c.text_dump()
     )
-    assert "Launched" in await running.ask(ADMIN, 'launch "Test Drive"')
+    assert "is launched" in await running.ask(ADMIN, 'launch "Test Drive"')
     await running.command(ADMIN, 'link initials "Test Drive"', channel_id="C0VOL")
     join = await slack.wait_for("chat.postMessage", lambda c: c.body.get("channel") == "C0VOL")
     button = join.blocks[1]["elements"][0]
@@ -231,7 +231,7 @@ async def test_view_submissions_and_block_actions_reach_their_handlers(
     ack = await running.click(TEXTER, {"action_id": "tb_join", "value": button["value"]}, channel_id="C0VOL")
     assert acked_plainly(ack)
     [joined] = await running.responses(TEXTER, 1)
-    assert "You joined Test Drive" in joined
+    assert "You joined *Test Drive*" in joined
     await slack.wait_for("chat.postMessage", lambda c: c.body.get("channel") == "D" + TEXTER)
 
 

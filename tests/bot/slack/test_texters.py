@@ -6,9 +6,9 @@ import json
 
 from sqlalchemy import func, select
 
-from bot.slack.relay import RelayWorker
+from bot.chat.relay import RelayWorker
 from core.inbound import receive_inbound
-from storage.models import Contact, Message, Notice, QuestionResponse, SlackThread, User
+from storage.models import ChatThread, Contact, Message, Notice, QuestionResponse, User
 from tests.bot.slack.conftest import ADMIN, TEXTER, TEXTER2, Driver
 from tests.bot.slack.standin import Call
 from tests.bot.slack.test_admin import apply_campaign, setup_admin, upload_contacts
@@ -67,18 +67,11 @@ async def click_send(driver: Driver, user_id: str, card_blocks: list[dict], card
 
 async def test_join_then_send_first_texts_one_click_per_text(driver: Driver) -> None:
     token = await launched_with_join(driver)
-    card = await join_and_card(driver, token, TEXTER)
-    # Joining gave nothing yet: the card offers Request More.
-    assert find_action(card.blocks, "tb_request_more") is not None
-    await driver.click(
-        TEXTER,
-        {"action_id": "tb_request_more", "value": json.dumps({"k": 1})},
-        channel_id="D" + TEXTER,
-        message_ts="9.1",
-    )
-    first = (await driver.slack.wait_count("chat.update", 1))[-1]
-    assert first.body["ts"] == "9.1" and first.body["channel"] == "D" + TEXTER
+    first = await join_and_card(driver, token, TEXTER)
+    # Joining gives the first batch at once: the card shows the first contact, never "batch done".
     dump = first.text_dump()
+    assert "You joined" in dump and "2 contacts are yours to text" in dump
+    assert "sent every text" not in dump and find_action(first.blocks, "tb_request_more") is None
     assert "Hi Ann, it's Tess Texter. Will you vote?" in dump
     assert "+12125550101" not in dump and "0101" in dump  # masked for texters
     second = await click_send(driver, TEXTER, first.blocks)
@@ -87,6 +80,7 @@ async def test_join_then_send_first_texts_one_click_per_text(driver: Driver) -> 
     again = await click_send(driver, TEXTER, first.blocks)
     assert "already sent" in again.text_dump()
     done = await click_send(driver, TEXTER, second.blocks)
+    assert "sent every text of your batch" in done.text_dump()
     assert find_action(done.blocks, "tb_request_more") is not None
     assert find_action(done.blocks, "tb_done_for_now") is not None
     with driver.db.read() as session:
@@ -96,14 +90,7 @@ async def test_join_then_send_first_texts_one_click_per_text(driver: Driver) -> 
 
 async def test_another_texter_cannot_click_my_card(driver: Driver) -> None:
     token = await launched_with_join(driver)
-    await join_and_card(driver, token, TEXTER)
-    await driver.click(
-        TEXTER,
-        {"action_id": "tb_request_more", "value": json.dumps({"k": 1})},
-        channel_id="D" + TEXTER,
-        message_ts="9.1",
-    )
-    card = (await driver.slack.wait_count("chat.update", 1))[-1]
+    card = await join_and_card(driver, token, TEXTER)
     await join_and_card(driver, token, TEXTER2)
     stolen = await click_send(driver, TEXTER2, card.blocks, card_ts="9.2")
     assert "no longer assigned to you" in stolen.text_dump()
@@ -113,14 +100,7 @@ async def test_another_texter_cannot_click_my_card(driver: Driver) -> None:
 
 async def test_retried_request_sends_once(driver: Driver) -> None:
     token = await launched_with_join(driver)
-    await join_and_card(driver, token, TEXTER)
-    await driver.click(
-        TEXTER,
-        {"action_id": "tb_request_more", "value": json.dumps({"k": 1})},
-        channel_id="D" + TEXTER,
-        message_ts="9.1",
-    )
-    card = (await driver.slack.wait_count("chat.update", 1))[-1]
+    card = await join_and_card(driver, token, TEXTER)
     from tests.bot.slack.standin import block_actions_body
 
     body = block_actions_body(
@@ -139,24 +119,17 @@ async def test_retried_request_sends_once(driver: Driver) -> None:
 async def reply_in_thread(driver: Driver) -> tuple[int, str]:
     """Tess texts Ann, Ann replies; the relay opens the thread. Returns (contact id, thread ts)."""
     token = await launched_with_join(driver)
-    await join_and_card(driver, token, TEXTER)
-    await driver.click(
-        TEXTER,
-        {"action_id": "tb_request_more", "value": json.dumps({"k": 1})},
-        channel_id="D" + TEXTER,
-        message_ts="9.1",
-    )
-    card = (await driver.slack.wait_count("chat.update", 1))[-1]
+    card = await join_and_card(driver, token, TEXTER)
     await click_send(driver, TEXTER, card.blocks)
     with driver.db.session() as session:
         session.execute(Message.__table__.update().values(status="sent"))
         result = receive_inbound(
             session, from_cell="+12125550101", to="+15005550006", body="Yes I will!", provider_sid="SM-in-1"
         )
-    relay = RelayWorker(driver.app.textbank_deps)
+    relay = RelayWorker(driver.app.textbank_deps.chat.threads)
     assert await relay.run_once() == (1, 0)
     with driver.db.read() as session:
-        thread = session.scalars(select(SlackThread.thread_ts)).one()
+        thread = session.scalars(select(ChatThread.thread_id)).one()
     return result.contact_id, thread
 
 
@@ -195,7 +168,7 @@ async def test_reply_lands_in_its_thread_and_the_prepared_answer_is_sent(driver:
     assert status == "convo" and answers == ["Yes"]
     # A second relay round posts nothing twice.
     posted = len(driver.slack.of("chat.postMessage"))
-    assert await RelayWorker(driver.app.textbank_deps).run_once() == (0, 0)
+    assert await RelayWorker(driver.app.textbank_deps.chat.threads).run_once() == (0, 0)
     assert len(driver.slack.of("chat.postMessage")) == posted
 
 
@@ -237,7 +210,7 @@ async def test_relay_waits_out_rate_limits(driver: Driver) -> None:
             payload={"campaign_title": "X", "total": 3, "initials": 3, "replies": 0},
         )
     driver.slack.rate_limit("chat.postMessage", times=1, retry_after=1)
-    assert await RelayWorker(driver.app.textbank_deps).run_once() == (1, 0)
+    assert await RelayWorker(driver.app.textbank_deps.chat.threads).run_once() == (1, 0)
     assert [c.method for c in driver.slack.calls if c.method.startswith("chat.postMessage")][-2:] == [
         "chat.postMessage#429",
         "chat.postMessage",

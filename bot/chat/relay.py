@@ -1,19 +1,21 @@
-"""The Slack relay worker: posts core's notices for Slack into the right place, once, in order.
+"""The relay worker, one class for every chat platform: posts core's notices into the right place, once,
+in order, through the platform's ``Surface``.
 
-It claims pending ``slack`` notices (core.notices.claim_pending: oldest first, SKIP LOCKED on PostgreSQL)
-and queues each behind the earlier ones of its conversation; conversations run side by side, each through
-its own queue in order. A reply or an opt-out brings the conversation's thread up to date (new texts are
-posted exactly once: see ``threads.advance``; one sync covers every such notice waiting in the queue);
-other notices become a line in the texter's DM.
+It claims pending notices of its platform (core.notices.claim_pending: oldest first, SKIP LOCKED on
+PostgreSQL) and queues each behind the earlier ones of its conversation; conversations run side by side,
+each through its own queue in order. A reply or an opt-out brings the conversation's thread up to date
+(new texts are posted exactly once: see ``bot.chat.threads``; one sync covers every such notice waiting
+in the queue); other notices become a line in the texter's direct messages, and a release also marks the
+released conversations' old controls.
 
 The worker does not wait for a whole batch before claiming more: as soon as notices are handled, the next
 claim marks them posted (``mark_posted_many``, one statement) in the same transaction. It wakes as soon as
 a transaction of this process commits notices (``notices.on_commit``), and polls every ``idle`` seconds for
 those of other processes.
 
-Slack's 429s are waited out by the client's retry handler. A notice that still fails goes back to pending
+A platform's 429s are waited out by its client. A notice that still fails goes back to pending
 (core gives up after ten tries) and its conversation waits, alone, before trying again: a second, then
-twice as long each time up to a minute, or as long as Slack's ``Retry-After`` says. Other conversations
+twice as long each time up to a minute, or as long as the platform's ``Retry-After`` says. Other conversations
 carry on meanwhile.
 """
 
@@ -28,16 +30,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
-from bot.slack import blocks
-from bot.slack.app import SlackDeps
-from bot.slack.context import PLATFORM
-from bot.slack.conversations import ThreadBusy, threads_of
+from bot.chat import texts
+from bot.chat.threads import ThreadBusy, Threads
 from core import notices
 
-log = logging.getLogger("textbank.slack.relay")
+log = logging.getLogger("textbank.chat.relay")
 THREAD_KINDS = ("reply", "optout", "escalated", "failed")
 # Thread notices that need nothing but the thread brought up to date (plus a DM for an escalation): a run of
 # them in a conversation's queue is handled by one sync.
@@ -53,7 +52,8 @@ class Pending:
     user_id: int | None
     contact_id: int | None
     payload: dict[str, Any]
-    slack_user_id: str | None
+    platform_user_id: str | None
+    campaign_id: int | None = None
 
     @property
     def key(self) -> Hashable:
@@ -61,14 +61,16 @@ class Pending:
         return ("contact", self.user_id, self.contact_id) if self.contact_id else ("notice", self.id)
 
 
-def _settle_and_claim(session: Session, limit: int, posted: list[int], retry: list[int]) -> list[Pending]:
+def _settle_and_claim(
+    session: Session, platform: str, limit: int, posted: list[int], retry: list[int]
+) -> list[Pending]:
     """One transaction: mark what was handled since the last call, then claim up to ``limit`` more."""
     notices.mark_posted_many(session, posted)
     notices.mark_retry_many(session, retry)
     if limit <= 0:
         return []
-    rows = notices.claim_pending(session, PLATFORM, limit)
-    slack_ids = notices.recipients(session, PLATFORM, {n.user_id for n in rows if n.user_id is not None})
+    rows = notices.claim_pending(session, platform, limit)
+    ids = notices.recipients(session, platform, {n.user_id for n in rows if n.user_id is not None})
     return [
         Pending(
             n.id,
@@ -76,7 +78,8 @@ def _settle_and_claim(session: Session, limit: int, posted: list[int], retry: li
             n.user_id,
             n.contact_id,
             dict(n.payload or {}),
-            slack_ids.get(n.user_id) if n.user_id is not None else None,
+            ids.get(n.user_id) if n.user_id is not None else None,
+            n.campaign_id,
         )
         for n in rows
     ]
@@ -95,14 +98,16 @@ class _Outcome:
 
 
 class RelayWorker:
-    """Drains Slack notices. ``batch``: notices claimed at most per claim; ``parallel``: conversations
-    posting at once; ``max_in_flight``: notices claimed and not yet handled, at most; ``idle``: seconds
-    between polls when nothing wakes it; ``retry_delay``: the first wait of a conversation after a failure.
+    """Drains one platform's notices through its ``Threads`` (and so its ``Surface``).
+
+    ``batch``: notices claimed at most per claim; ``parallel``: conversations posting at once;
+    ``max_in_flight``: notices claimed and not yet handled, at most; ``idle``: seconds between polls when
+    nothing wakes it; ``retry_delay``: the first wait of a conversation after a failure.
     """
 
     def __init__(
         self,
-        deps: SlackDeps,
+        threads: Threads,
         *,
         batch: int = 100,
         idle: float = 0.1,
@@ -110,7 +115,9 @@ class RelayWorker:
         max_in_flight: int = 400,
         retry_delay: float = 1.0,
     ) -> None:
-        self.deps = deps
+        self.threads = threads
+        self.surface = threads.surface
+        self.platform = threads.platform
         self.batch = batch
         self.idle = idle
         self.parallel = parallel
@@ -139,7 +146,7 @@ class RelayWorker:
 
     def _listener(self, loop: asyncio.AbstractEventLoop) -> notices.CommitListener:
         def committed(platforms: frozenset[str]) -> None:
-            if PLATFORM in platforms:
+            if self.platform in platforms:
                 try:
                     loop.call_soon_threadsafe(self._wake.set)
                 except RuntimeError:  # the loop is closed: nobody to wake
@@ -157,12 +164,12 @@ class RelayWorker:
                 try:
                     if time.monotonic() - last_requeue > REQUEUE_EVERY:
                         last_requeue = time.monotonic()
-                        await threads_of(self.deps).writes.run(
-                            lambda s: notices.requeue_stuck(s, PLATFORM, timedelta(minutes=5))
+                        await self.threads.writes.run(
+                            lambda s: notices.requeue_stuck(s, self.platform, timedelta(minutes=5))
                         )
                     claimed, limit = await self._step(look_first=polled)
                 except Exception:
-                    log.exception("slack relay round failed")
+                    log.exception("%s relay round failed", self.platform)
                     await self._pause(1.0)  # the database is in trouble: do not spin
                     polled = True
                     continue
@@ -188,7 +195,7 @@ class RelayWorker:
         await asyncio.gather(*self._runners.values(), return_exceptions=True)
         posted, retry = self._take_done()
         if posted or retry:
-            await threads_of(self.deps).writes.run(lambda s: _settle_and_claim(s, 0, posted, retry))
+            await self.threads.writes.run(lambda s: _settle_and_claim(s, self.platform, 0, posted, retry))
 
     # --- claiming ------------------------------------------------------------------------------------------
 
@@ -199,8 +206,8 @@ class RelayWorker:
     async def _claim(self, limit: int) -> list[Pending]:
         posted, retry = self._take_done()
         try:
-            batch = await threads_of(self.deps).writes.run(
-                lambda s: _settle_and_claim(s, limit, posted, retry)
+            batch = await self.threads.writes.run(
+                lambda s: _settle_and_claim(s, self.platform, limit, posted, retry)
             )
         except BaseException:
             self._done.posted.extend(posted)  # marked next time
@@ -215,8 +222,8 @@ class RelayWorker:
         if not self._done.posted and not self._done.retry:
             if limit <= 0:
                 return 0, limit
-            if look_first and not await threads_of(self.deps).reads.run(
-                lambda s: notices.pending_exists(s, PLATFORM)
+            if look_first and not await self.threads.reads.run(
+                lambda s: notices.pending_exists(s, self.platform)
             ):
                 return 0, limit
         batch = await self._claim(limit)
@@ -243,7 +250,7 @@ class RelayWorker:
             return 0, 0
         await asyncio.gather(*self._dispatch(batch))
         posted, retry = self._take_done()
-        await threads_of(self.deps).writes.run(lambda s: _settle_and_claim(s, 0, posted, retry))
+        await self.threads.writes.run(lambda s: _settle_and_claim(s, self.platform, 0, posted, retry))
         ids = {item.id for item in batch}
         return len(ids.intersection(posted)), len(ids.intersection(retry))
 
@@ -299,51 +306,51 @@ class RelayWorker:
         backoff = self._backoff.setdefault(key, _Backoff())
         backoff.delay = min(MAX_RETRY_DELAY, backoff.delay * 2 if backoff.delay else self.retry_delay)
         delay = backoff.delay
-        if isinstance(exc, SlackApiError):
-            if exc.response.status_code == 429:
-                delay = max(delay, _retry_after(exc))
-            log.warning(
-                "slack refused notice %s (%s): %s; trying again in %.0f s",
-                item.id,
-                item.kind,
-                exc.response.get("error"),
-                delay,
-            )
-        elif isinstance(exc, ThreadBusy):
+        if isinstance(exc, ThreadBusy):
             log.info("notice %s waits: %s", item.id, exc)
         else:
-            log.exception("could not post slack notice %s (%s)", item.id, item.kind, exc_info=exc)
+            failure = self.surface.failure(exc)
+            if failure.retry_after is not None:
+                delay = max(delay, failure.retry_after)
+            if failure.reason:
+                log.warning(
+                    "%s refused notice %s (%s): %s; trying again in %.0f s",
+                    self.platform,
+                    item.id,
+                    item.kind,
+                    failure.reason,
+                    delay,
+                )
+            else:
+                log.exception(
+                    "could not post %s notice %s (%s)", self.platform, item.id, item.kind, exc_info=exc
+                )
         backoff.until = time.monotonic() + delay
 
     async def _handle(self, run: list[Pending], done: list[int]) -> None:
         """Post one run of a conversation's notices, appending each id to ``done`` once it is handled."""
         head = run[0]
-        if head.slack_user_id is None or head.user_id is None:
-            done.extend(item.id for item in run)  # nobody on Slack to tell
+        if head.platform_user_id is None or head.user_id is None:
+            done.extend(item.id for item in run)  # nobody on this platform to tell
             return
         if head.contact_id and head.kind in THREAD_KINDS:
             note = ""
             if head.kind == "failed":
-                reason = str(head.payload.get("reason") or "unknown error")
-                note = f":warning: Not delivered: {blocks.escape(reason)}"
-            in_thread = await threads_of(self.deps).sync(
-                head.slack_user_id, head.user_id, head.contact_id, note=note
+                note = texts.not_delivered_note(str(head.payload.get("reason") or ""))
+            in_thread = await self.threads.sync(
+                head.platform_user_id, head.user_id, head.contact_id, note=note
             )
             for item in run:
                 if item.kind == "escalated" or (item.kind == "failed" and not in_thread):
-                    await self._dm(head.slack_user_id, item)
+                    await self._dm(head.platform_user_id, item)
                 done.append(item.id)
             return
-        await self._dm(head.slack_user_id, head)
+        await self._dm(head.platform_user_id, head)
+        if head.kind == "released":
+            title = str(head.payload.get("campaign_title") or "your campaign")
+            await self.threads.mark_released(head.user_id, head.campaign_id, title)
         done.append(head.id)
 
-    async def _dm(self, slack_user_id: str, item: Pending) -> None:
-        await threads_of(self.deps).channel(slack_user_id)  # opened once for all of the user's notices
-        await self.deps.dm(slack_user_id, blocks.notice_text(item.kind, item.payload))
-
-
-def _retry_after(exc: SlackApiError) -> float:
-    try:
-        return float(exc.response.headers.get("Retry-After", 1))
-    except (TypeError, ValueError):
-        return 1.0
+    async def _dm(self, platform_user_id: str, item: Pending) -> None:
+        place = await self.surface.open_dm(platform_user_id)  # opened once for all of the user's notices
+        await self.surface.post(place, texts.notice(item.kind, item.payload))

@@ -1,0 +1,113 @@
+"""Clicks on textbank's buttons and selects: each one neutral call, its answer rendered in place.
+
+Every click is acked first. A click on a card replaces the card with what the chat layer returns (on the
+Home tab the card goes to the DM instead); a click on a thread's control message is redrawn by the chat
+layer's thread keeper; admin buttons answer ephemerally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.chat import actions as A
+from bot.chat import adhoc, admin, replies, texting
+from bot.chat.actions import Action
+from bot.chat.actor import Actor
+from bot.chat.surface import MessageRef
+from bot.chat.views import Message
+from bot.slack import home, render
+from bot.slack.deps import SlackDeps, respond_with
+
+CardFlow = Callable[[Actor, Action], Awaitable[Message]]
+
+
+def clicked(body: dict[str, Any]) -> MessageRef | None:
+    """The message the click was on (None on the Home tab)."""
+    container = body.get("container") or {}
+    if container.get("type") != "message":
+        return None
+    return MessageRef(str(container.get("channel_id", "")), str(container.get("message_ts", "")))
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    chat = deps.chat
+
+    def on_card(name: str, flow: CardFlow) -> None:
+        """A card button: the card is replaced in place by the flow's answer (on the Home tab: a new DM)."""
+
+        @app.action(name)
+        async def handle(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+            await ack()
+            actor = await deps.actor(body["team"]["id"], body["user"]["id"])
+            answer = await flow(actor, render.clicked_action(action))
+            where = clicked(body)
+            if where is not None:
+                await chat.surface.update(where, answer)
+            else:
+                await deps.dm(actor.platform_user_id, answer)
+
+    on_card(A.SEND_INITIAL, lambda actor, a: texting.send_initial(chat, actor, a))
+    on_card(A.START_INITIALS, lambda actor, a: texting.show_card(chat, actor, a.number("k")))
+    on_card(A.REQUEST_MORE, lambda actor, a: texting.request_more(chat, actor, a.number("k")))
+    on_card(A.DONE_FOR_NOW, lambda actor, a: texting.done_for_now(chat, actor, a.number("k")))
+
+    def on_control(name: str, flow: Callable[[Actor, Action, MessageRef], Awaitable[None]]) -> None:
+        """A click on a conversation's control message: the chat layer redraws or re-posts it."""
+
+        @app.action(name)
+        async def handle(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+            await ack()
+            where = clicked(body)
+            if where is None:
+                return
+            actor = await deps.actor(body["team"]["id"], body["user"]["id"])
+            await flow(actor, render.clicked_action(action), where)
+
+    on_control(A.ANSWER, lambda actor, a, where: replies.answer(chat, actor, a, where))
+    on_control(A.REPLY_SEND, lambda actor, a, where: replies.send(chat, actor, a, where))
+    on_control(A.MENU, lambda actor, a, where: replies.menu(chat, actor, a, where))
+
+    def on_answer(name: str, flow: CardFlow, *, replace: bool = False) -> None:
+        """A button answered ephemerally (or in place of the clicked message with ``replace``)."""
+
+        @app.action(name)
+        async def handle(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+            await ack()
+            actor = await deps.actor(body["team"]["id"], body["user"]["id"])
+            await respond_with(respond, await flow(actor, render.clicked_action(action)), replace=replace)
+
+    on_answer(A.JOIN, lambda actor, a: texting.join(chat, actor, a.text("t")))
+    on_answer(A.ADHOC_SEND, lambda actor, a: adhoc.send(chat, actor, a), replace=True)
+    on_answer(A.RELEASE_TEXTER, lambda actor, a: admin.release_texter(chat, actor, a))
+    on_answer(A.REVIEW_UNASSIGN, lambda actor, a: admin.review_unassign(chat, actor, a))
+
+    @app.action(A.START_REPLIES)
+    async def start_replies(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        actor = await deps.actor(body["team"]["id"], body["user"]["id"])
+        await replies.send_replies(chat, actor, render.clicked_action(action).number("k"))
+
+    @app.action(A.DONE_FOR_THE_DAY)
+    async def done_day(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        actor = await deps.actor(body["team"]["id"], body["user"]["id"])
+        answer = await texting.done_for_the_day(chat, actor, render.clicked_action(action).maybe_number("k"))
+        await deps.dm(actor.platform_user_id, answer)
+        await home.publish(deps, actor)
+
+    @app.action(A.REPLY_EDIT)
+    async def edit(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        actor = await deps.actor(body["team"]["id"], body["user"]["id"])
+        form = await replies.edit_form(chat, actor, render.clicked_action(action))
+        await deps.client.views_open(trigger_id=body["trigger_id"], view=render.modal(form, clicked(body)))
+
+    @app.view(A.REPLY_EDIT)
+    async def edited(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        await ack()
+        actor = await deps.actor(body["team"]["id"], body["user"]["id"])
+        action, where, values = render.submitted(view)
+        await replies.edited(chat, actor, action, values.get("body", ""), where)
