@@ -16,10 +16,13 @@ from typing import TypeVar
 
 from aiohttp import web
 from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from bot.config import Settings
+from bot.twilio.webhooks import add_twilio_routes
+from bot.web_state import db_key, db_threads_key, executor_key, in_read, in_session, settings_key
 from storage import Database
+
+__all__ = ["RouteHook", "WebServer", "create_app", "db_key", "in_read", "in_session", "settings_key"]
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +32,6 @@ RouteHook = Callable[[web.Application], None]
 MAX_BODY = 64 * 1024
 DB_THREADS = 8
 HEALTH_TIMEOUT = 5.0
-
-settings_key = web.AppKey("settings", Settings)
-db_key = web.AppKey("db", Database)
-executor_key = web.AppKey("db_executor", ThreadPoolExecutor)
-db_threads_key = web.AppKey("db_threads", int)
 
 
 def create_app(
@@ -52,8 +50,6 @@ def create_app(
     """
     if db_threads is None:
         db_threads = DB_THREADS if db.is_postgres else 1
-    from bot.twilio.webhooks import add_twilio_routes
-
     app = web.Application(client_max_size=max_body)
     app[settings_key] = settings
     app[db_key] = db
@@ -68,28 +64,6 @@ def create_app(
 
 async def _shutdown_executor(app: web.Application) -> None:
     app[executor_key].shutdown(wait=True)
-
-
-async def in_session(app: web.Application, work: Callable[[Session], T]) -> T:
-    """Run ``work`` in a write transaction on the app's database threads."""
-    db = app[db_key]
-
-    def run() -> T:
-        with db.session() as session:
-            return work(session)
-
-    return await asyncio.get_running_loop().run_in_executor(app[executor_key], run)
-
-
-async def in_read(app: web.Application, work: Callable[[Session], T]) -> T:
-    """Run ``work`` in a read-only transaction on the app's database threads."""
-    db = app[db_key]
-
-    def run() -> T:
-        with db.read() as session:
-            return work(session)
-
-    return await asyncio.get_running_loop().run_in_executor(app[executor_key], run)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -25,7 +25,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.config import Settings
-from bot.web import db_threads_key, in_session, settings_key
+from bot.web_state import db_threads_key, in_session, settings_key
 from core import outbox
 from core.inbound import InboundResult, receive_inbound
 
