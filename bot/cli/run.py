@@ -8,8 +8,8 @@ import logging
 import typer
 
 from bot.cli.common import fail, open_database, refusals, settings
+from bot.platforms import chat_platforms, run_report
 from bot.runtime import build_runtime
-from bot.slack.app import runtime_parts
 from bot.twilio.sender import sender_options
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -22,7 +22,9 @@ def run(
 
     Starts the web server (TEXTBANK_HOST:TEXTBANK_PORT: Twilio webhooks, /healthz, and /slack/events in
     Slack's HTTP mode), the outbox sender (Twilio, or the console when TEXTBANK_SMS=console), the scheduled
-    jobs, and the Slack app when SLACK_BOT_TOKEN is set (Socket Mode when SLACK_APP_TOKEN is set).
+    jobs, and each chat platform that is configured (bot/platforms.py): Slack when SLACK_BOT_TOKEN is set
+    (Socket Mode when SLACK_APP_TOKEN is set), Discord when DISCORD_TOKEN is set. It first says which parts
+    start and which are off, and why.
     """
     level = logging.getLevelName(log_level.upper())
     if not isinstance(level, int):
@@ -36,10 +38,12 @@ def run(
     db = open_database()
     try:
         with refusals():
-            slack_hooks, slack_components = runtime_parts(db, cfg)
-        runtime = build_runtime(
-            cfg, db, options=options, web_hooks=slack_hooks, extra_components=slack_components
-        )
+            platforms = chat_platforms(db, cfg)
+        for line in run_report(platforms, cfg):
+            typer.echo(line)
+        hooks = [hook for p in platforms for hook in p.hooks]
+        components = [component for p in platforms for component in p.components]
+        runtime = build_runtime(cfg, db, options=options, web_hooks=hooks, extra_components=components)
         try:
             with refusals():  # e.g. Slack refused SLACK_APP_TOKEN at start
                 asyncio.run(runtime.run())
