@@ -11,13 +11,13 @@ from core.inbound import receive_inbound
 from storage.models import ChatThread, Contact, Message, Notice, QuestionResponse, User
 from tests.bot.slack.conftest import ADMIN, TEXTER, TEXTER2, Driver
 from tests.bot.slack.standin import Call
-from tests.bot.slack.test_admin import apply_campaign, setup_admin, upload_contacts
+from tests.bot.slack.test_admin import CAMPAIGN_YAML, apply_campaign, setup_admin, upload_contacts
 
 
-async def launched_with_join(driver: Driver) -> str:
+async def launched_with_join(driver: Driver, campaign_yaml: str = CAMPAIGN_YAML) -> str:
     """A launched campaign with 3 contacts (batch size 2) and its initials join button; returns the token."""
     await setup_admin(driver)
-    await apply_campaign(driver)
+    await apply_campaign(driver, campaign_yaml)
     await upload_contacts(driver)
     await driver.command(ADMIN, 'launch "Test Drive"')
     await driver.command(ADMIN, 'link initials "Test Drive"', channel_id="C0VOL")
@@ -116,9 +116,9 @@ async def test_retried_request_sends_once(driver: Driver) -> None:
         assert session.scalar(select(func.count()).select_from(Message)) == 1
 
 
-async def reply_in_thread(driver: Driver) -> tuple[int, str]:
+async def reply_in_thread(driver: Driver, campaign_yaml: str = CAMPAIGN_YAML) -> tuple[int, str]:
     """Tess texts Ann, Ann replies; the relay opens the thread. Returns (contact id, thread ts)."""
-    token = await launched_with_join(driver)
+    token = await launched_with_join(driver, campaign_yaml)
     card = await join_and_card(driver, token, TEXTER)
     await click_send(driver, TEXTER, card.blocks)
     with driver.db.session() as session:
