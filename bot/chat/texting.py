@@ -8,6 +8,8 @@ one at a time per process (``DbWork.serial``).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sqlalchemy.orm import Session
 
 from bot.chat import replies, texts
@@ -22,6 +24,7 @@ from storage import chat_threads
 from storage.models import Campaign, User
 
 MAX_RECENT = 10
+Runner = Callable[[Callable[[Session], Message]], Awaitable[Message]]
 
 
 def _user(session: Session, actor: Actor) -> User:
@@ -93,34 +96,31 @@ def _done_for_the_day(session: Session, actor: Actor, campaign_id: int | None) -
     return texts.done_for_the_day(campaign.title if campaign else None, counts.initials, counts.replies)
 
 
-async def show_card(chat: Chat, actor: Actor, campaign_id: int) -> Message:
-    """Send First Texts (from the dashboard): the card as it is now."""
+async def _or_refusal(run: Runner, unit: Callable[[Session], Message]) -> Message:
+    """``unit`` run by ``run`` (a ``DbWork`` mode); core's refusal as the answer when it refuses."""
     try:
-        return await chat.work.read(lambda s: card(s, actor, campaign_id))
+        return await run(unit)
     except Refused as exc:
         return texts.refusal(exc.reason)
+
+
+async def show_card(chat: Chat, actor: Actor, campaign_id: int) -> Message:
+    """Send First Texts (from the dashboard): the card as it is now."""
+    return await _or_refusal(chat.work.read, lambda s: card(s, actor, campaign_id))
 
 
 async def send_initial(chat: Chat, actor: Actor, action: Action) -> Message:
-    """Send: the text to the contact the card showed, then the next card."""
-    try:
-        return await chat.work.batched(lambda s: _send_and_next(s, actor, action))
-    except Refused as exc:
-        return texts.refusal(exc.reason)
+    """Send: the text to the contact the card showed, then the next card (sends share transactions)."""
+    return await _or_refusal(chat.work.batched, lambda s: _send_and_next(s, actor, action))
 
 
 async def request_more(chat: Chat, actor: Actor, campaign_id: int) -> Message:
-    try:
-        return await chat.work.serial(lambda s: _request_more(s, actor, campaign_id))
-    except Refused as exc:
-        return texts.refusal(exc.reason)
+    """Request More: a claim, one at a time per process."""
+    return await _or_refusal(chat.work.serial, lambda s: _request_more(s, actor, campaign_id))
 
 
 async def done_for_now(chat: Chat, actor: Actor, campaign_id: int) -> Message:
-    try:
-        return await chat.work.write(lambda s: _done_for_now(s, actor, campaign_id))
-    except Refused as exc:
-        return texts.refusal(exc.reason)
+    return await _or_refusal(chat.work.write, lambda s: _done_for_now(s, actor, campaign_id))
 
 
 async def done_for_the_day(chat: Chat, actor: Actor, campaign_id: int | None) -> Message:
