@@ -209,5 +209,6 @@ class DbWork:
         """A further ``Batches`` on this database's threads (``Batches``'s keyword options)."""
         return Batches(self.db, executor=self.executor, **options)
 
-    def close(self) -> None:
-        self.executor.shutdown(wait=False)
+    def close(self, *, wait: bool = False) -> None:
+        """Stop the database threads (``wait``: until the work they run has finished)."""
+        self.executor.shutdown(wait=wait)

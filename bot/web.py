@@ -2,8 +2,8 @@
 
 ``create_app(settings, db, hooks=...)`` builds the Application; each hook gets the app and adds its own
 routes (the Twilio webhooks are one; the Slack adapter adds ``POST /slack/events`` the same way).
-``WebServer`` runs it as a runtime component. Database work goes through ``in_session``/``in_read``:
-a thread pool of its own, so a slow query never stalls the event loop.
+``WebServer`` runs it as a runtime component. Database work goes through ``app[work_key]``
+(``bot.dbwork.DbWork``): threads of its own, so a slow query never stalls the event loop.
 """
 
 from __future__ import annotations
@@ -11,18 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from aiohttp import web
 from sqlalchemy import text
 
 from bot.config import Settings
+from bot.dbwork import DbWork
 from bot.twilio.webhooks import add_twilio_routes
-from bot.web_state import db_key, db_threads_key, executor_key, in_read, in_session, settings_key
+from bot.web_state import db_key, db_threads_key, settings_key, work_key
 from storage import Database
 
-__all__ = ["RouteHook", "WebServer", "create_app", "db_key", "in_read", "in_session", "settings_key"]
+__all__ = ["RouteHook", "WebServer", "create_app", "db_key", "settings_key", "work_key"]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def create_app(
     app[settings_key] = settings
     app[db_key] = db
     app[db_threads_key] = db_threads
-    app[executor_key] = ThreadPoolExecutor(db_threads, thread_name_prefix="web-db")
+    app[work_key] = DbWork(db, threads=db_threads, name="web-db")
     app.router.add_get("/healthz", healthz)
     for hook in (add_twilio_routes,) if hooks is None else hooks:
         hook(app)
@@ -63,13 +63,14 @@ def create_app(
 
 
 async def _shutdown_executor(app: web.Application) -> None:
-    app[executor_key].shutdown(wait=True)
+    app[work_key].close(wait=True)
 
 
 async def healthz(request: web.Request) -> web.Response:
     try:
         await asyncio.wait_for(
-            in_read(request.app, lambda session: session.execute(text("SELECT 1")).scalar()), HEALTH_TIMEOUT
+            request.app[work_key].read(lambda session: session.execute(text("SELECT 1")).scalar()),
+            HEALTH_TIMEOUT,
         )
     except Exception as exc:
         log.warning("healthz: database unreachable: %s: %s", exc.__class__.__name__, exc)

@@ -25,7 +25,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.config import Settings
-from bot.web_state import db_threads_key, in_session, settings_key
+from bot.web_state import db_threads_key, settings_key, work_key
 from core import outbox
 from core.inbound import InboundResult, receive_inbound
 
@@ -76,14 +76,16 @@ async def _write_inbound(app: web.Application) -> None:
         # Every writer locks contacts in the same order (by number), so two batches never deadlock.
         batch.sort(key=lambda pending: (pending[0]["from_cell"], pending[0]["provider_sid"]))
         try:
-            results = await in_session(
-                app, lambda session, b=batch: [receive_inbound(session, **k) for k, _ in b]
+            results = await app[work_key].write(
+                lambda session, b=batch: [receive_inbound(session, **k) for k, _ in b]
             )
         except Exception:
             log.warning("twilio webhook: a batch of %d texts failed; storing each on its own", len(batch))
             for kwargs, future in batch:
                 try:
-                    result = await in_session(app, lambda session, k=kwargs: receive_inbound(session, **k))
+                    result = await app[work_key].write(
+                        lambda session, k=kwargs: receive_inbound(session, **k)
+                    )
                 except Exception as exc:
                     _settle(future, exc)
                 else:
@@ -185,5 +187,7 @@ async def status_callback(request: web.Request) -> web.Response:
         code = int(code_text) if code_text else None
     except ValueError as exc:
         raise BadRequest("ErrorCode must be a whole number") from exc
-    await in_session(request.app, lambda session: outbox.apply_status_callback(session, sid, status, code))
+    await request.app[work_key].write(
+        lambda session: outbox.apply_status_callback(session, sid, status, code)
+    )
     return web.Response(status=204)
