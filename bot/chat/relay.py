@@ -353,4 +353,4 @@ class RelayWorker:
 
     async def _dm(self, platform_user_id: str, item: Pending) -> None:
         place = await self.surface.open_dm(platform_user_id)  # opened once for all of the user's notices
-        await self.surface.post(place, texts.notice(item.kind, item.payload))
+        await self.surface.post(place, texts.notice(item.kind, item.payload, item.campaign_id))

@@ -819,8 +819,11 @@ def dashboard(
 # --- notices ---
 
 
-def notice(kind: str, payload: dict[str, Any]) -> Message:
-    """A notice that is not a thread message, as one line for the texter's direct messages."""
+def notice(kind: str, payload: dict[str, Any], campaign_id: int | None = None) -> Message:
+    """A notice that is not a thread message, as a line for the person's direct messages.
+
+    A reply reminder carries a button that opens the waiting replies (``campaign_id``: the notice's).
+    """
     title = bold(payload.get("campaign_title") or "your campaign")
     by = f" by {esc(payload['by'])}" if payload.get("by") else ""
     if kind == "released":
@@ -848,6 +851,9 @@ def notice(kind: str, payload: dict[str, Any]) -> Message:
     else:
         body = payload.get("text") or payload.get("body") or ""
         text = f"{esc(kind.replace('_', ' '))}: {esc(body)}" if body else esc(kind.replace("_", " "))
+    if kind == "reminder" and campaign_id:
+        opener = Button("Open them", act(A.START_REPLIES, k=campaign_id), style="primary")
+        return Message("notice", plain(text), (Section(text), Controls((opener,))))
     return text_message("notice", text)
 
 
