@@ -882,6 +882,12 @@ def new_campaign_form() -> Form:
     )
 
 
+# (title, submit, file or checkbox label) of the admin forms with a file upload or checkboxes.
+APPLY_FORM = ("Apply campaign file", "Apply", "Campaign file (.yaml)")
+CONTACTS_FORM = ("Upload contacts", "Import", "Contacts file (.csv)")
+SETTINGS_FORM = ("Assignment settings", "Save", "Assignment")
+
+
 def apply_form_intro() -> str:
     return "Upload a campaign YAML file: a new title creates a campaign, an existing one updates it."
 

@@ -68,18 +68,18 @@ def campaign_new_view() -> dict[str, Any]:
 
 def campaign_apply_view() -> dict[str, Any]:
     intro = render.blocks(Message("info", "", (Section(texts.apply_form_intro()),)))
-    return _modal(
-        A.CAMPAIGN_APPLY, "Apply campaign file", "Apply", [*intro, _file("Campaign file (.yaml)", YAML_TYPES)]
-    )
+    title, submit, label = texts.APPLY_FORM
+    return _modal(A.CAMPAIGN_APPLY, title, submit, [*intro, _file(label, YAML_TYPES)])
 
 
 def contacts_view(campaign_id: int, title: str) -> dict[str, Any]:
     intro = render.blocks(Message("info", "", (Section(texts.contacts_form_intro(title)),)))
+    form_title, submit, label = texts.CONTACTS_FORM
     return _modal(
         A.CONTACTS_UPLOAD,
-        "Upload contacts",
-        "Import",
-        [*intro, _file("Contacts file (.csv)", CSV_TYPES)],
+        form_title,
+        submit,
+        [*intro, _file(label, CSV_TYPES)],
         k=campaign_id,
     )
 
@@ -97,7 +97,7 @@ def settings_view(campaign: Campaign) -> dict[str, Any]:
             "type": "input",
             "block_id": "flags",
             "optional": True,
-            "label": _plain("Assignment"),
+            "label": _plain(texts.SETTINGS_FORM[2]),
             "element": checkboxes,
         }
     ]
@@ -120,7 +120,7 @@ def settings_view(campaign: Campaign) -> dict[str, Any]:
                 "element": element,
             }
         )
-    return _modal(A.SETTINGS, "Assignment settings", "Save", body, k=campaign.id)
+    return _modal(A.SETTINGS, texts.SETTINGS_FORM[0], texts.SETTINGS_FORM[1], body, k=campaign.id)
 
 
 def _values(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
