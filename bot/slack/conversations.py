@@ -313,7 +313,7 @@ def _replies_to_show(session: Session, actor: Actor, campaign_id: int) -> tuple[
     user = orgs.get_user(session, actor.user_id)
     campaign = campaigns.get_campaign(session, actor.org_id, str(campaign_id))
     claimed = assignment.request_replies(session, campaign, user)
-    mine = stats.filtered_contacts(session, campaign, status="needs_response", texter=user)
+    mine = session.scalars(stats.filtered_contacts(session, campaign, status="needs_response", texter=user))
     ids = sorted(set(mine) | set(claimed.contact_ids))
     return ids, (None if claimed.contact_ids or ids else claimed.reason)
 
