@@ -24,7 +24,7 @@ from bot.slack.app import SlackDeps
 from bot.slack.context import Actor, in_read, in_session, resolve_user_ref
 from core import campaigns, export, joining, optouts, orgs, releases, stats
 from core.errors import Refused
-from storage.models import User
+from storage.models import Campaign, User
 
 MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 
@@ -72,7 +72,7 @@ def mentioned_user(word: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _admin_campaign(session: Session, actor: Actor, ref: str) -> campaigns.Campaign:
+def _admin_campaign(session: Session, actor: Actor, ref: str) -> Campaign:
     user = orgs.get_user(session, actor.user_id)
     orgs.require_admin(user)
     return campaigns.get_campaign(session, actor.org_id, ref)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +75,7 @@ def past_conversations(session: Session, actor: Actor, limit: int = 10) -> list[
 
 
 def home_view(
-    lines: list[HomeLine], is_admin: bool, past: list[tuple[PastConversation, str]] = ()
+    lines: list[HomeLine], is_admin: bool, past: Sequence[tuple[PastConversation, str]] = ()
 ) -> dict[str, Any]:
     body: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Your texting"}},

@@ -149,7 +149,7 @@ def contacts_view(campaign_id: int, title: str) -> dict[str, Any]:
 
 
 def settings_view(campaign: Campaign) -> dict[str, Any]:
-    options = [
+    options: list[dict[str, Any]] = [
         {"text": {"type": "plain_text", "text": label}, "value": name}
         for name, label in BOOL_SETTINGS.items()
     ]

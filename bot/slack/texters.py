@@ -21,6 +21,7 @@ from bot.slack.context import Actor, in_session
 from bot.slack.modals import load_value
 from core import assignment, campaigns, joining, orgs, releases, sending
 from core.errors import Refused
+from storage.models import Campaign
 
 if TYPE_CHECKING:
     from bot.slack.commands import Ctx
@@ -36,7 +37,7 @@ def _user(session: Session, actor: Actor) -> Any:
     return orgs.get_user(session, actor.user_id)
 
 
-def _campaign(session: Session, actor: Actor, campaign_id: int) -> campaigns.Campaign:
+def _campaign(session: Session, actor: Actor, campaign_id: int) -> Campaign:
     return campaigns.get_campaign(session, actor.org_id, str(campaign_id))
 
 
