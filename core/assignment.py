@@ -37,7 +37,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from core.errors import Forbidden, Refused
 from core.hours import Window, format_hhmm, zone, zones_open_now
@@ -252,7 +252,7 @@ def next_window_opening(win: Window, tz_name: str, now: datetime) -> datetime:
 
 def _pick_order(
     session: Session, campaign: Campaign
-) -> tuple[ColumnElement[bool] | None, tuple[ColumnElement[Any], ...]]:
+) -> tuple[ColumnElement[bool] | None, tuple[InstrumentedAttribute[int], ...]]:
     """How a pick names the campaign and orders the pool: (campaign match or None, ORDER BY)."""
     if is_postgres(session):
         # The pick must read the partial index ix_contacts_unassigned_pool (campaign_id, status, id)
@@ -367,7 +367,7 @@ def claim(
     if limit <= 0:
         return []
     # The creation time tells a campaign from an earlier one that had its id (a database reset).
-    key = (session.get_bind().url, campaign.id, campaign.created_at, kind)
+    key = (session.get_bind().engine.url, campaign.id, campaign.created_at, kind)
     after = _POOL_HEADS.get(key)
     ids = _claim_statement(session, campaign, user, kind, limit, now, zones, after) if after else []
     if len(ids) < limit:

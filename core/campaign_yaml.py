@@ -267,9 +267,9 @@ def _parse(text: str, source: str) -> tuple[CampaignSpec | None, list[_Problem]]
         hours = reader.mapping(top["hours"], "hours", HOURS_KEYS) or {}
         for key in HOURS_KEYS:
             if key in hours:
-                value = reader.text(hours[key], f"hours.{key}", required=True)
-                if value.strip():
-                    minutes = reader.check(hours[key], f"hours.{key}", parse_hhmm, value)
+                clock = reader.text(hours[key], f"hours.{key}", required=True)
+                if clock.strip():
+                    minutes = reader.check(hours[key], f"hours.{key}", parse_hhmm, clock)
                     if isinstance(minutes, int):
                         setattr(spec, f"hours_{key}", minutes)
     if "custom_fields" in top:

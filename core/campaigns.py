@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnDefault, Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from core import scripts
@@ -42,7 +42,7 @@ ASSIGNMENT_FIELDS = (
 )
 # The column defaults, for a YAML file that leaves a setting out.
 ASSIGNMENT_DEFAULTS: dict[str, Any] = {
-    name: (column.default.arg if column.default is not None else None)
+    name: (column.default.arg if isinstance(column.default, ColumnDefault) else None)
     for name in ASSIGNMENT_FIELDS
     for column in [Campaign.__table__.c[name]]
 }
@@ -70,7 +70,7 @@ class CampaignSummary:
     opted_out: int = 0
 
 
-def _visible(org_id: int) -> Any:
+def _visible(org_id: int) -> Select[Campaign]:
     return select(Campaign).where(Campaign.organization_id == org_id, Campaign.kind == "campaign")
 
 
@@ -183,7 +183,7 @@ def campaign_tags(session: Session, campaign_id: int) -> list[tuple[Tag, Team | 
 # --- validation shared with the YAML loader ----------------------------------------------------------------
 
 
-def check_title(title: Any) -> str:
+def check_title(title: object) -> str:
     if not isinstance(title, str) or not title.strip():
         raise Refused("the title is empty: give the campaign a title, e.g. 'GOTV November'")
     title = title.strip()

@@ -15,14 +15,14 @@ import csv
 import json
 import os
 import re
-import re._parser as sre_parse
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import Enum, auto
 from functools import lru_cache
 from json.encoder import encode_basestring
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Final, Literal
 
 from phonenumbers import PhoneMetadata
 from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
@@ -37,6 +37,11 @@ from storage.engine import Database
 from storage.locks import lock_key
 from storage.models import Campaign
 from storage.types import UTCDateTime, utcnow
+
+if TYPE_CHECKING:  # typeshed types the parser under its old public name only
+    import sre_parse
+else:
+    import re._parser as sre_parse
 
 Progress = Callable[[int, int], None]
 Source = Path | str | BinaryIO
@@ -140,10 +145,14 @@ _DIGITS = frozenset("0123456789")
 _SEPARATORS = str.maketrans("", "", " ()-.\t")
 
 
-def _paths(tree: sre_parse.SubPattern | list, limit: int) -> set[tuple[frozenset[str], ...]]:
+def _paths(tree: sre_parse.SubPattern, limit: int) -> set[tuple[frozenset[str], ...]]:
     """Every sequence of per-position digit sets the regex can match, up to ``limit`` characters."""
     paths: set[tuple[frozenset[str], ...]] = {()}
-    for op, arg in tree:
+    steps: set[tuple[frozenset[str], ...]]
+    current: set[tuple[frozenset[str], ...]]
+    # Each opcode has its own argument type, which typeshed's one union for all of them cannot say.
+    items: Sequence[tuple[Any, Any]] = tree.data
+    for op, arg in items:
         if op is sre_parse.LITERAL:
             steps = {(frozenset({chr(arg)}),)}
         elif op is sre_parse.IN:
@@ -166,7 +175,7 @@ def _paths(tree: sre_parse.SubPattern | list, limit: int) -> set[tuple[frozenset
     return paths
 
 
-def _charset(items: list) -> frozenset[str]:
+def _charset(items: list[Any]) -> frozenset[str]:
     chars: set[str] = set()
     for op, arg in items:
         if op is sre_parse.LITERAL:
@@ -264,7 +273,7 @@ class CellNormalizer:
         depths = nanpa_prefix_depths()
         fast = meta.country_code == 1 and meta.national_prefix_for_parsing == "1" and depths is not None
         self._depths = depths if fast and depths is not None else None
-        self._memo: dict[str, object] = {}  # prefix -> zone (str | None) of valid numbers, or _INVALID
+        self._memo: dict[str, str | None | _Memo] = {}  # prefix -> zone of valid numbers, or _INVALID
 
     def __call__(self, raw: str) -> tuple[str, str | None] | None:
         national = self._national(raw) if self._depths is not None else None
@@ -281,7 +290,7 @@ class CellNormalizer:
             return result
         if known is _INVALID:
             return None
-        return "+1" + national, known  # type: ignore[return-value]
+        return "+1" + national, known
 
     @staticmethod
     def _national(raw: str) -> str | None:
@@ -305,8 +314,15 @@ class CellNormalizer:
         return cell, zone_for_number(cell)
 
 
-_INVALID = object()
-_MISSING = object()
+class _Memo(Enum):
+    """What a lookup memo holds besides a zone: not looked up yet, or looked up and not a valid number."""
+
+    MISSING = auto()
+    INVALID = auto()
+
+
+_INVALID: Final = _Memo.INVALID
+_MISSING: Final = _Memo.MISSING
 
 
 # --- Streaming the file ---------------------------------------------------------------------------------
@@ -471,10 +487,11 @@ class Stage:
         else:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{name}")
             conn.exec_driver_sql(f"CREATE TEMP TABLE {name} ({cols})")
-        self._raw = conn.connection.driver_connection
+        # The driver's own connection (psycopg's or sqlite3's): COPY and executemany go straight to it.
+        self._raw: Any = conn.connection.driver_connection
         self.count = 0
 
-    def write(self, rows: list[tuple]) -> None:
+    def write(self, rows: Sequence[tuple[Any, ...]]) -> None:
         if not rows:
             return
         if self.postgres:
@@ -504,6 +521,8 @@ _STAGE_COLUMNS = (
     ("custom_fields", "JSON NOT NULL"),  # parsed during the COPY on PostgreSQL
     ("timezone", "TEXT"),
 )
+# One staged row, in the order of _STAGE_COLUMNS.
+StagedContact = tuple[int, str, str, str, str, str, str, str]
 
 
 def import_contacts(
@@ -558,7 +577,7 @@ def _checked_batches(
     cells: CellNormalizer,
     campaign_zone: str,
     summary: ImportSummary,
-) -> Iterator[list[tuple]]:
+) -> Iterator[list[StagedContact]]:
     """Check every row and yield staging rows in batches; invalid cells are counted in ``summary``."""
     i_first = fields["first_name"]
     i_cell = fields["cell"]
@@ -570,7 +589,7 @@ def _checked_batches(
     # The custom fields' JSON object, written from pre-encoded keys (a full json.dumps per row costs more).
     keys = [(json.dumps(name, ensure_ascii=False) + ":", index) for name, index in custom]
     quote = encode_basestring
-    batch: list[tuple] = []
+    batch: list[StagedContact] = []
     for line, row in rows:
         for index, label, limit in limits:
             if len(row[index]) > limit and len(row[index].strip()) > limit:
@@ -584,7 +603,7 @@ def _checked_batches(
         cell, area_zone = found
         zip_code = row[i_zip].strip() if i_zip is not None else ""
         if zip_code:
-            zone = zip_zones.get(zip_code, _MISSING)
+            zone: str | None | Literal[_Memo.MISSING] = zip_zones.get(zip_code, _MISSING)
             if zone is _MISSING:
                 zone = zone_for_zip(zip_code)
                 if len(zip_zones) < 200_000:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Boolean,
@@ -375,7 +375,9 @@ def _forget_on_write(orm_execute_state: Any) -> None:
         _forget_scripts(orm_execute_state.session)
 
 
-_Scripts = tuple[list[Row[Any]], list[Row[Any]], Campaign]
+if TYPE_CHECKING:  # Row's parameters are the columns' types since SQLAlchemy 2.1
+    # (steps: id, parent_id, question, answer_option, script; canned responses: id, title, text; campaign)
+    _Scripts = tuple[Sequence[Row[Any, Any, Any, Any, Any]], Sequence[Row[Any, Any, Any]], Campaign]
 
 
 def _scripts(session: Session, campaign: Campaign) -> _Scripts:

@@ -6,6 +6,7 @@ may go at 09:00 exactly and no later than 20:59:59. A window that ends before it
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -81,8 +82,6 @@ def window_closes_at(window: Window, tz_name: str, now: datetime | None = None) 
     return close.astimezone(UTC)
 
 
-def zones_open_now(
-    zone_names: set[str] | list[str], window: Window, now: datetime | None = None
-) -> list[str]:
+def zones_open_now(zone_names: Iterable[str], window: Window, now: datetime | None = None) -> list[str]:
     """Of ``zone_names``, the ones where the window is open now (claims filter contacts by this list)."""
     return sorted(name for name in set(zone_names) if is_within(window, name, now))

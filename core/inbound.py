@@ -298,7 +298,7 @@ def _receive(
     now: datetime,
 ) -> InboundResult:
     found = _find_conversation(conn, cell, ours) or _adhoc_conversation(session, cell, ours)
-    message_id = conn.execute(
+    inserted = conn.execute(
         _INSERT_MESSAGE,
         {
             "contact_id": found.contact_id,
@@ -314,7 +314,9 @@ def _receive(
             "created_at": now,
             "sent_at": now,
         },
-    ).inserted_primary_key[0]
+    ).inserted_primary_key
+    assert inserted is not None  # one row went in: a duplicate SID raises instead
+    message_id: int = inserted[0]
     # The unique SID failed above for a racing duplicate, before anything else changed.
     changes: dict[str, Any] = {"last_inbound_at": now, "last_message_at": now}
     if is_optout_text(body, found.optout_phrases):

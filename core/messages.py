@@ -60,7 +60,7 @@ def outbound_row(
     return message
 
 
-_INSERT_OUTBOUND = insert(Message.__table__).returning(Message.__table__.c.id)
+_INSERT_OUTBOUND = insert(Message.__table__).returning(Message.id)
 
 
 def insert_outbound(

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import and_, case, event, exists, or_, select, update
 from sqlalchemy.orm import Session
 
+from storage.engine import rowcount
 from storage.models import Notice, PlatformIdentity
 from storage.types import utcnow
 
@@ -181,7 +182,7 @@ def mark_posted_many(session: Session, notice_ids: Collection[int]) -> int:
         .values(status="posted", posted_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rowcount(result) or 0
 
 
 def mark_retry(session: Session, notice_id: int, *, give_up_after: int = GIVE_UP_AFTER) -> None:
@@ -204,7 +205,7 @@ def mark_retry_many(
         .values(status=case((Notice.attempts >= give_up_after, "dead"), else_="pending"))
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rowcount(result) or 0
 
 
 def requeue_stuck(
@@ -235,4 +236,4 @@ def requeue_stuck(
         .values(status="pending")
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rowcount(result) or 0

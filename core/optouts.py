@@ -146,9 +146,9 @@ def list_optouts(session: Session, organization_id: int, limit: int = 50, offset
 
 
 def count_optouts(session: Session, organization_id: int) -> int:
-    return session.scalar(
+    return session.execute(
         select(func.count()).select_from(OptOut).where(OptOut.organization_id == organization_id)
-    )
+    ).scalar_one()
 
 
 @dataclass
@@ -182,7 +182,7 @@ def import_optouts(
         fields, _ = map_header(header, required=("cell",), line=header_line, allow_custom=False)
         stage = Stage(session, "tb_optout_stage", (("line", "BIGINT NOT NULL"), ("cell", "TEXT NOT NULL")))
         i_cell = fields["cell"]
-        batch: list[tuple] = []
+        batch: list[tuple[int, str]] = []
         for line, row in rows:
             found = cells(row[i_cell].strip())
             if found is None:

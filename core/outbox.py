@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from core.notices import add_notice
 from core.optouts import opt_out
+from storage.engine import rowcount
 from storage.models import Campaign, Contact, EarlyStatusCallback, Message
 from storage.types import utcnow
 
@@ -261,7 +262,7 @@ def release_claimed(session: Session, message_id: int, now: datetime | None = No
         )
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 def mark_unknown(session: Session, message_id: int, reason: str, now: datetime | None = None) -> bool:
@@ -273,7 +274,7 @@ def mark_unknown(session: Session, message_id: int, reason: str, now: datetime |
         .values(status="unknown", error_message=reason, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 def mark_failed(
@@ -310,7 +311,7 @@ def _fail(
         .values(status=final_status, error_code=code, error_message=reason, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    if not result.rowcount:
+    if not rowcount(result):
         return False
     _apply_error_rules(session, message_id, code, reason, final_status)
     return True
@@ -357,7 +358,7 @@ def sweep_stale_sending(session: Session, older_than: timedelta, now: datetime |
         )
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rowcount(result) or 0
 
 
 def pending(session: Session, now: datetime | None = None, *, include_waiting: bool = False) -> int:
@@ -428,7 +429,7 @@ def _apply_status(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 def _keep_early(session: Session, sid: str, status: str, error_code: int | None, now: datetime) -> None:
@@ -451,7 +452,7 @@ def purge_early_callbacks(
         .where(EarlyStatusCallback.received_at < now - older_than)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rowcount(result) or 0
 
 
 def _sid_lock(sid: str) -> Any:

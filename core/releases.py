@@ -188,6 +188,8 @@ def release_unhandled_replies(session: Session, now: datetime | None = None) -> 
     ).all()
     released: list[tuple[int, int, int, str]] = []
     for campaign_id, minutes in campaigns:
+        if minutes is None:  # the query leaves those out
+            continue
         cutoff = now - timedelta(minutes=minutes)
         released += _unassign(
             session,

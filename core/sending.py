@@ -26,6 +26,7 @@ from core.hours import Window, format_hhmm, is_within, local_now, window_closes_
 from core.messages import contact_zone, insert_outbound
 from core.phones import mask
 from core.scripts import render, render_for_contact, root_step
+from storage.engine import rowcount
 from storage.models import Campaign, Contact, InteractionStep, Message, OptOut, User
 from storage.types import UTCDateTime, utcnow
 
@@ -123,8 +124,10 @@ def _my_initials(campaign: Campaign, user: User) -> tuple[ColumnElement[bool], .
 
 
 def _open(win: Window, zone_name: str | None, now: datetime) -> bool:
+    if not zone_name:
+        return False
     try:
-        return bool(zone_name) and is_within(win, zone_name, now)
+        return is_within(win, zone_name, now)
     except Refused:  # an unknown zone never opens (imports refuse them anyway)
         return False
 
@@ -331,7 +334,7 @@ def send_initial(
         ).scalar()
         moved = message_id is not None
     else:
-        moved = session.execute(_GUARDED_SEND, guard).rowcount == 1
+        moved = rowcount(session.execute(_GUARDED_SEND, guard)) == 1
     if not moved:
         current = session.execute(_FACTS, {"contact_id": contact_id}).one()
         listed = is_listed(session, facts.organization_id, facts.cell)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, case, false, func, select, true
+from sqlalchemy import ColumnElement, Select, and_, case, false, func, select, true
 from sqlalchemy.orm import Session
 
 from core.assignment import effective_max
@@ -78,7 +78,7 @@ class ReviewRow:
     last_message_at: datetime | None
 
 
-def _count(condition: object) -> object:
+def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
@@ -176,7 +176,7 @@ def filtered_contacts(
     status: str | None = None,
     texter: User | None = None,
     tag: Tag | str | None = None,
-) -> Select[tuple[int]]:
+) -> Select[int]:
     """``SELECT contacts.id`` of ``campaign`` matching the review filters (shared with unassign)."""
     query = select(Contact.id).where(Contact.campaign_id == campaign.id)
     if status is not None:

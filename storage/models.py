@@ -8,7 +8,7 @@ so a new status never needs a database type change.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -43,6 +44,10 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    if TYPE_CHECKING:
+        # Every model here is declared with __tablename__, so its __table__ is a Table (DeclarativeBase
+        # types it as any FromClause, which insert() and update() do not take).
+        __table__: ClassVar[Table]
 
 
 class Organization(Base):

@@ -8,8 +8,6 @@ name, masked number) and the campaign.
 
 from __future__ import annotations
 
-from typing import cast
-
 from sqlalchemy.orm import Session
 
 from bot.chat import texts
@@ -32,7 +30,7 @@ def _replies_to_show(session: Session, actor: Actor, campaign_id: int) -> tuple[
     campaign = campaigns.get_campaign(session, actor.org_id, str(campaign_id))
     claimed = assignment.request_replies(session, campaign, user)
     query = stats.filtered_contacts(session, campaign, status="needs_response", texter=user)
-    mine = [cast(int, row[0]) for row in session.execute(query)]
+    mine = list(session.scalars(query))
     ids: list[int] = sorted({*mine, *claimed.contact_ids})
     return ids, (None if ids else claimed.reason)
 

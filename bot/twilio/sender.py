@@ -362,7 +362,7 @@ class OutboxSender:
             return jobs, waiting
 
     def _release_drain_waiters(self, waiting: int) -> None:
-        still = []
+        still: list[tuple[bool, asyncio.Future[None]]] = []
         for include_retries, future in self._drain_waiters:
             if future.done():
                 continue

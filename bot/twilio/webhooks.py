@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from aiohttp import web
 from multidict import MultiDictProxy
+from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -76,16 +78,12 @@ async def _write_inbound(app: web.Application) -> None:
         # Every writer locks contacts in the same order (by number), so two batches never deadlock.
         batch.sort(key=lambda pending: (pending[0]["from_cell"], pending[0]["provider_sid"]))
         try:
-            results = await app[work_key].write(
-                lambda session, b=batch: [receive_inbound(session, **k) for k, _ in b]
-            )
+            results = await app[work_key].write(partial(_receive_all, batch))
         except Exception:
             log.warning("twilio webhook: a batch of %d texts failed; storing each on its own", len(batch))
             for kwargs, future in batch:
                 try:
-                    result = await app[work_key].write(
-                        lambda session, k=kwargs: receive_inbound(session, **k)
-                    )
+                    result = await app[work_key].write(partial(_receive_one, kwargs))
                 except Exception as exc:
                     _settle(future, exc)
                 else:
@@ -93,6 +91,14 @@ async def _write_inbound(app: web.Application) -> None:
             continue
         for (_, future), result in zip(batch, results, strict=True):
             _settle(future, result)
+
+
+def _receive_all(batch: list[Pending], session: Session) -> list[InboundResult]:
+    return [receive_inbound(session, **kwargs) for kwargs, _ in batch]
+
+
+def _receive_one(kwargs: dict[str, Any], session: Session) -> InboundResult:
+    return receive_inbound(session, **kwargs)
 
 
 def _settle(future: asyncio.Future[InboundResult], outcome: InboundResult | Exception) -> None:

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from bot.chat.actions import MAX_ENCODED
 from core.optouts import opt_out
-from storage.models import Contact, Message, ReplyDraft, User
-from tests.bot.slack.conftest import ADMIN, TEXTER, TEXTER2, Driver
+from storage.models import Message, ReplyDraft, User
+from tests.bot.slack.conftest import ADMIN, TEXTER, Driver
 from tests.bot.slack.standin import Call, event_body
 from tests.bot.slack.test_admin import CAMPAIGN_YAML, apply_campaign, setup_admin, upload_contacts
 from tests.bot.slack.test_texters import find_action, join_and_card, launched_with_join, reply_in_thread
@@ -212,35 +212,3 @@ async def test_suggested_commands_quote_titles_with_spaces(driver: Driver) -> No
     await driver.command(ADMIN, 'launch "Test Drive"')
     launched = driver.responses(ADMIN)[-1]
     assert '/textbank link initials \\"Test Drive\\"' in launched
-
-
-REPLIES_YAML = CAMPAIGN_YAML.replace(
-    "  initials_batch_size: 2\n",
-    "  initials_batch_size: 2\n  dynamic_replies: true\n  replies_batch_size: 5\n",
-)
-
-
-async def test_released_replies_are_picked_up_through_the_replies_join_link(driver: Driver) -> None:
-    contact_id, _thread = await reply_in_thread(driver, REPLIES_YAML)
-    await driver.command(TEXTER, "done")  # Ann's reply goes back to the pool
-    await driver.command(ADMIN, 'link replies "Test Drive"', channel_id="C0VOL")
-    join = await driver.slack.wait_for(
-        "chat.postMessage", lambda c: c.body.get("channel") == "C0VOL" and "answer replies" in c.text_dump()
-    )
-    token = join.blocks[1]["elements"][0]["value"]
-    response = await driver.click(TEXTER2, {"action_id": "tb_join", "value": token}, channel_id="C0VOL")
-    assert response.status == 200
-    assert "You joined" in driver.responses(TEXTER2)[-1]
-    theirs = [c for c in driver.slack.of("chat.postMessage") if c.body.get("channel") == "D" + TEXTER2]
-    assert any("Yes I will!" in c.text_dump() and c.body.get("thread_ts") for c in theirs)
-    assert "1 conversation to answer" in theirs[-1].text_dump()
-    with driver.db.read() as session:
-        holder = session.scalar(select(Contact.assigned_user_id).where(Contact.id == contact_id))
-        texter2 = session.scalar(select(User.id).where(User.name == "Theo Texter"))
-    assert holder == texter2
-    # Nothing left: Send Replies says why instead of failing.
-    await driver.click(
-        TEXTER2, {"action_id": "tb_start_replies", "value": json.dumps({"k": 1})}, view={"id": "VH"}
-    )
-    again = [c for c in driver.slack.of("chat.postMessage") if c.body.get("channel") == "D" + TEXTER2][-1]
-    assert "1 conversation to answer" in again.text_dump()
