@@ -1,0 +1,140 @@
+"""Thread bookkeeping over any Surface: an in-memory surface stands in for a platform, so the protocol
+(each text once, in order, the control message at the bottom, failures handed back) is tested alone."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from bot.chat.relay import RelayWorker
+from bot.chat.surface import Failure, MessageRef, Place, Surface
+from bot.chat.threads import Threads
+from bot.chat.views import Message
+from bot.dbwork import DbWork
+from core.inbound import receive_inbound
+from core.orgs import enter_workspace_user
+from core.sending import send_initial
+from storage import Database
+from tests.core.factories import add_contacts, add_texter, at, make_campaign, make_script
+
+NOON_NY = at(2024, 7, 15, 12, 0, "America/New_York")
+
+
+class Refusal(Exception):
+    pass
+
+
+class MemorySurface:
+    """A platform in memory: channels are lists of (message id, thread id, message)."""
+
+    platform = (
+        "discord"  # a platform core knows (notices go to CHAT_PLATFORMS); threads are channels, as there
+    )
+
+    def __init__(self) -> None:
+        self.ids = itertools.count(1)
+        self.posted: dict[str, tuple[Place, Message]] = {}
+        self.deleted: set[str] = set()
+        self.refuse: set[str] = set()  # summaries to refuse once
+
+    def render(self, message: Message) -> Message:
+        return message
+
+    async def post(self, place: Place, message: Message) -> MessageRef:
+        if message.summary in self.refuse:
+            self.refuse.discard(message.summary)
+            raise Refusal(message.summary)
+        ref = MessageRef(place.channel_id, str(next(self.ids)))
+        self.posted[ref.message_id] = (place, message)
+        return ref
+
+    async def update(self, ref: MessageRef, message: Message) -> None:
+        place, _ = self.posted[ref.message_id]
+        self.posted[ref.message_id] = (place, message)
+
+    async def delete(self, ref: MessageRef) -> None:
+        self.deleted.add(ref.message_id)
+
+    async def open_dm(self, platform_user_id: str) -> Place:
+        return Place("dm-" + platform_user_id)
+
+    async def open_thread(self, platform_user_id: str, parent: Message) -> tuple[Place, MessageRef]:
+        ref = await self.post(Place("threads"), parent)
+        return Place("thread-" + ref.message_id), ref
+
+    def failure(self, exc: BaseException) -> Failure:
+        return Failure(isinstance(exc, Refusal), None, str(exc))
+
+    def thread(self, channel: str) -> list[tuple[str, str]]:
+        """What a thread shows, oldest first: (kind, summary), deleted messages left out."""
+        return [
+            (m.kind, m.summary)
+            for mid, (place, m) in sorted(self.posted.items(), key=lambda kv: int(kv[0]))
+            if place.channel_id == channel and mid not in self.deleted
+        ]
+
+
+@pytest.fixture
+def replied(db: Database) -> tuple[int, int]:
+    with db.session() as s:
+        tess = enter_workspace_user(
+            s,
+            platform="discord",
+            workspace_id="W",
+            platform_user_id="tess",
+            name="Tess",
+            platform_admin=False,
+        )
+        campaign = make_campaign(s, tess.organization_id, status="launched")
+        make_script(s, campaign)
+        add_texter(s, campaign, tess)
+        [contact] = add_contacts(s, campaign, 1, assigned_to=tess)
+        assert send_initial(s, tess, contact.id, now=NOON_NY).sent
+        receive_inbound(s, from_cell=contact.cell, to="+1", body="hello?", provider_sid="SMm1", now=NOON_NY)
+        return tess.id, contact.id
+
+
+async def test_the_relay_posts_each_text_once_in_order_with_the_controls_at_the_bottom(
+    db: Database, replied: tuple[int, int]
+) -> None:
+    tess_id, contact_id = replied
+    surface = MemorySurface()
+    assert isinstance(surface, Surface)
+    threads = Threads(surface, DbWork(db))
+    assert await RelayWorker(threads).run_once() == (1, 0)
+    [channel] = {p.channel_id for p, _ in surface.posted.values() if p.channel_id.startswith("thread-")}
+    shown = surface.thread(channel)
+    assert [k for k, _ in shown] == ["thread_line", "thread_line", "control"]
+    assert shown[1][1].endswith("hello?")
+    # Nothing new: a second sync posts no text again, only the controls anew (the old ones deleted).
+    assert await threads.sync("tess", tess_id, contact_id)
+    assert [k for k, _ in surface.thread(channel)] == ["thread_line", "thread_line", "control"]
+    # A refused post is handed back and posted by the next sync, still in order.
+    with db.session() as s:
+        receive_inbound(s, from_cell=_cell(db, contact_id), to="+1", body="still there?", provider_sid="SMm2")
+    surface.refuse.add(next(m.summary for m in _lines(db, tess_id, contact_id) if "still there" in m.summary))
+    with pytest.raises(Refusal):
+        await threads.sync("tess", tess_id, contact_id)
+    assert await threads.sync("tess", tess_id, contact_id)
+    final = surface.thread(channel)
+    assert [k for k, _ in final] == ["thread_line", "thread_line", "thread_line", "control"]
+    assert final[2][1].endswith("still there?")
+
+
+def _cell(db: Database, contact_id: int) -> str:
+    from storage.models import Contact
+
+    with db.read() as s:
+        contact = s.get(Contact, contact_id)
+        assert contact is not None
+        return contact.cell
+
+
+def _lines(db: Database, user_id: int, contact_id: int) -> list[Message]:
+    from bot.chat import texts
+    from bot.chat.threads import snapshot
+
+    with db.read() as s:
+        snap = snapshot(s, user_id, contact_id)
+    return [texts.thread_line(m, snap.view.contact_name, user_id) for m in snap.view.messages]
