@@ -8,6 +8,7 @@ import logging
 import typer
 
 from bot.cli.common import fail, open_database, refusals, settings
+from bot.discord.component import runtime_parts as discord_parts
 from bot.runtime import build_runtime
 from bot.slack.app import runtime_parts
 from bot.twilio.sender import sender_options
@@ -22,7 +23,8 @@ def run(
 
     Starts the web server (TEXTBANK_HOST:TEXTBANK_PORT: Twilio webhooks, /healthz, and /slack/events in
     Slack's HTTP mode), the outbox sender (Twilio, or the console when TEXTBANK_SMS=console), the scheduled
-    jobs, and the Slack app when SLACK_BOT_TOKEN is set (Socket Mode when SLACK_APP_TOKEN is set).
+    jobs, the Slack app when SLACK_BOT_TOKEN is set (Socket Mode when SLACK_APP_TOKEN is set), and the
+    Discord bot when DISCORD_TOKEN is set.
     """
     level = logging.getLevelName(log_level.upper())
     if not isinstance(level, int):
@@ -37,9 +39,8 @@ def run(
     try:
         with refusals():
             slack_hooks, slack_components = runtime_parts(db, cfg)
-        runtime = build_runtime(
-            cfg, db, options=options, web_hooks=slack_hooks, extra_components=slack_components
-        )
+        components = [*slack_components, *discord_parts(db, cfg)]
+        runtime = build_runtime(cfg, db, options=options, web_hooks=slack_hooks, extra_components=components)
         try:
             with refusals():  # e.g. Slack refused SLACK_APP_TOKEN at start
                 asyncio.run(runtime.run())

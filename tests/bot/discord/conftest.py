@@ -1,0 +1,51 @@
+"""Fixtures for the Discord adapter: the REST + gateway stand-in and the bot connected to it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import discord
+import pytest
+
+from bot.config import Settings
+from bot.discord.component import DiscordComponent
+from storage import Database
+from tests.bot.discord.standin import BOT_TOKEN, DiscordStandIn
+
+ADMIN = 900000000000000011
+TEXTER = 900000000000000012
+TEXTER2 = 900000000000000013
+
+
+@pytest.fixture
+async def discord_api() -> AsyncIterator[DiscordStandIn]:
+    standin = await DiscordStandIn().start()
+    standin.add_member(ADMIN, "Ada Admin", admin=True)
+    standin.add_member(TEXTER, "Tess Texter")
+    standin.add_member(TEXTER2, "Theo Texter")
+    yield standin
+    await standin.stop()
+    discord.http.Route.BASE = "https://discord.com/api/v10"
+
+
+@pytest.fixture
+def settings(db_url: str, discord_api: DiscordStandIn) -> Settings:
+    return Settings(database_url=db_url, discord_token=BOT_TOKEN, discord_api_url=discord_api.base_url)
+
+
+@pytest.fixture
+def handler_errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """Errors discord.py only logs (a failing button callback): a test asserts there were none."""
+    caplog.set_level(logging.ERROR, logger="discord")
+    return caplog.records
+
+
+@pytest.fixture
+async def bot(
+    db: Database, settings: Settings, discord_api: DiscordStandIn
+) -> AsyncIterator[DiscordComponent]:
+    component = DiscordComponent(db, settings)
+    await component.start()
+    yield component
+    await component.stop()
