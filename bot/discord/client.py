@@ -17,7 +17,9 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import discord
+import yarl
 from discord import app_commands
+from discord.gateway import DiscordWebSocket
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
@@ -103,6 +105,10 @@ class TextbankBot(discord.AutoShardedClient):
 
         self.tree.add_command(commands.build_group(self))
         self.add_dynamic_items(*components.DYNAMIC_ITEMS)
+        # AutoShardedClient asks GET /gateway/bot when it starts, but a reconnect that cannot resume dials
+        # DEFAULT_GATEWAY (Discord's own address): make that the address Discord (or DISCORD_API_URL) gave.
+        _, gateway, _ = await self.http.get_bot_gateway()
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
         await self.tree.sync()
 
     async def on_ready(self) -> None:

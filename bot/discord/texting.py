@@ -103,7 +103,12 @@ def _send(session: Session, actor: Actor, args: dict[str, Any]) -> Card:
 def _request_more(session: Session, actor: Actor, campaign_id: int) -> Card:
     campaign = campaigns.get_campaign(session, actor.org_id, str(campaign_id))
     claimed = assignment.request_initials(session, campaign, actor.user(session))
-    note = f"📥 {claimed.count} more contacts are yours to text." if claimed.count else f"⚠️ {claimed.reason}"
+    if claimed.count:
+        note = (
+            f"📥 {claimed.count} more {'contact is' if claimed.count == 1 else 'contacts are'} yours to text."
+        )
+    else:
+        note = f"⚠️ {claimed.reason}"
     return _card(session, actor, campaign_id, note)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
-import discord
 import pytest
 
 from bot.config import Settings
@@ -26,7 +25,6 @@ async def discord_api() -> AsyncIterator[DiscordStandIn]:
     standin.add_member(TEXTER2, "Theo Texter")
     yield standin
     await standin.stop()
-    discord.http.Route.BASE = "https://discord.com/api/v10"
 
 
 @pytest.fixture

@@ -58,11 +58,15 @@ def user_payload(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any
 
 @dataclass
 class Call:
+    def __repr__(self) -> str:
+        return f"<{self.method} {self.path} {self.text[:300]}>"
+
     method: str
     path: str
     body: Any
     query: dict[str, str]
     files: dict[str, bytes] = field(default_factory=dict)
+    response: Any = None  # what the stand-in answered
     at: float = field(default_factory=time.perf_counter)
 
     @property
@@ -101,7 +105,7 @@ class Member:
         }
 
 
-@dataclass
+@dataclass(repr=False)
 class DiscordStandIn:
     calls: list[Call] = field(default_factory=list)
     members: dict[int, Member] = field(default_factory=dict)
@@ -117,6 +121,8 @@ class DiscordStandIn:
     _ids: itertools.count = field(default_factory=lambda: itertools.count(910000000000000000))
     _seq: itertools.count = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _originals: dict[str, dict[str, Any]] = field(default_factory=dict)  # an interaction's @original
+    _interaction_channel: dict[str, int] = field(default_factory=dict)
 
     # --- life cycle --------------------------------------------------------------------------------------
 
@@ -173,9 +179,11 @@ class DiscordStandIn:
     # --- REST --------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _json(data: Any, status: int = 200) -> web.Response:
+    def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
         return web.Response(
-            status=status, body=json.dumps(data).encode(), headers={"content-type": "application/json"}
+            status=status,
+            body=json.dumps(data).encode(),
+            headers={"content-type": "application/json", **(headers or {})},
         )
 
     async def _read_body(self, request: web.Request) -> tuple[Any, dict[str, bytes]]:
@@ -201,10 +209,17 @@ class DiscordStandIn:
                 wait = waits.pop(0)
                 self._record(Call(request.method, path, body, dict(request.query), files))
                 self.calls[-1].method = "429 " + request.method
-                return self._json(
-                    {"message": "You are being rate limited.", "retry_after": wait, "global": False},
-                    status=429,
+                # discord.py takes a 429 without Via for a Cloudflare ban and gives up: Discord's carry it.
+                headers = {
+                    "Via": "1.1 google",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset-After": str(wait),
+                }
+                headers.update(
+                    {"X-RateLimit-Limit": "5", "X-RateLimit-Bucket": "b-" + path, "X-RateLimit-Scope": "user"}
                 )
+                body = {"message": "You are being rate limited.", "retry_after": wait, "global": False}
+                return self._json(body, status=429, headers=headers)
         call = Call(request.method, path, body, dict(request.query), files)
         self._record(call)
         if request.headers.get("Authorization") != f"Bot {BOT_TOKEN}" and not path.startswith(
@@ -214,7 +229,7 @@ class DiscordStandIn:
         for method, pattern, handler in self._routes():
             match = re.fullmatch(pattern, path)
             if match and method == request.method:
-                result = handler(call, *match.groups())
+                result = call.response = handler(call, *match.groups())
                 return web.Response(status=204) if result is None else self._json(result)
         return self._json({"message": f"stand-in has no {request.method} {path}", "code": 0}, status=404)
 
@@ -365,15 +380,23 @@ class DiscordStandIn:
         return channel
 
     def _callback(self, call: Call, interaction_id: str, token: str) -> dict[str, Any]:
+        """Types 4/5 answer with a new message; 6/7 (a component's) edit the clicked one; 8 autocompletes."""
         body = call.body or {}
-        message = self.message_payload(
-            self._interaction_channel.get(token, CHANNEL_ID), body.get("data") or {}
-        )
-        self._originals[token] = message
-        return {
-            "interaction": {"id": interaction_id, "type": 2, "response_message_id": message["id"]},
-            "resource": {"type": body.get("type"), "message": message},
-        }
+        kind, data = body.get("type"), body.get("data") or {}
+        if kind in (4, 5):
+            self._originals[token] = self.message_payload(
+                self._interaction_channel.get(token, CHANNEL_ID), data
+            )
+        elif kind == 7:
+            self._originals[token].update(
+                {k: v for k, v in data.items() if k in ("content", "embeds", "components")}
+            )
+        message = self._originals.get(token)
+        response: dict[str, Any] = {"interaction": {"id": interaction_id, "type": 2}}
+        if message is not None:
+            response["interaction"]["response_message_id"] = message["id"]
+            response["resource"] = {"type": kind, "message": message}
+        return response
 
     def _followup(self, call: Call, app_id: str, token: str) -> dict[str, Any]:
         return self.message_payload(self._interaction_channel.get(token, CHANNEL_ID), call.body or {})
@@ -405,7 +428,7 @@ class DiscordStandIn:
     def find(self, method: str, path: str = r".*") -> list[Call]:
         return [c for c in self.calls if c.method == method and re.fullmatch(path, c.path)]
 
-    async def wait_for(self, predicate: Callable[[DiscordStandIn], Any], timeout: float = 8.0) -> Any:
+    async def wait_for(self, predicate: Callable[[DiscordStandIn], Any], timeout: float = 30.0) -> Any:
         """Wait until ``predicate(self)`` is truthy (re-checked on each new call) and return its value."""
         async with asyncio.timeout(timeout):
             while True:
@@ -415,7 +438,7 @@ class DiscordStandIn:
                 self._changed.clear()
                 await self._changed.wait()
 
-    async def wait_call(self, method: str, path: str, after: int = 0, timeout: float = 8.0) -> Call:
+    async def wait_call(self, method: str, path: str, after: int = 0, timeout: float = 30.0) -> Call:
         """The first ``method path`` call recorded at or after index ``after``."""
 
         def found(s: DiscordStandIn) -> Call | None:
@@ -425,28 +448,21 @@ class DiscordStandIn:
 
         return await self.wait_for(found, timeout)
 
-    async def answer(self, token: str, after: int = 0, timeout: float = 8.0) -> Call:
-        """The interaction's answer: the first follow-up, or edit of @original, after its callback."""
+    async def answer(self, token: str, after: int = 0, timeout: float = 30.0, containing: str = "") -> Call:
+        """The interaction's answer: its first follow-up, edit of @original or message callback after
+        ``after`` (the first holding ``containing``, when given: a progress edit comes before the result)."""
         pattern = rf"/webhooks/{APP_ID}/{re.escape(token)}(/messages/@original)?"
 
-        def found(s: DiscordStandIn) -> Call | None:
-            return next(
-                (
-                    c
-                    for c in s.calls[after:]
-                    if re.fullmatch(pattern, c.path)
-                    and c.method in ("POST", "PATCH")
-                    or (c.path.endswith(f"/{token}/callback") and (c.body or {}).get("type") in (4, 7, 9))
-                ),
-                None,
-            )
+        def is_answer(c: Call) -> bool:
+            if re.fullmatch(pattern, c.path) and c.method in ("POST", "PATCH"):
+                return containing in c.text
+            return c.path.endswith(f"/{token}/callback") and (c.body or {}).get("type") in (4, 7, 8, 9)
 
-        return await self.wait_for(found, timeout)
+        return await self.wait_for(
+            lambda s: next((c for c in s.calls[after:] if is_answer(c)), None), timeout
+        )
 
     # --- gateway ---------------------------------------------------------------------------------------
-
-    _originals: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _interaction_channel: dict[str, int] = field(default_factory=dict)
 
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
@@ -526,7 +542,7 @@ class DiscordStandIn:
     async def _send(self, ws: web.WebSocketResponse, event: str, data: dict[str, Any]) -> None:
         await ws.send_json({"op": 0, "t": event, "s": next(self._seq), "d": data})
 
-    async def connected(self, count: int = 1, timeout: float = 8.0) -> None:
+    async def connected(self, count: int = 1, timeout: float = 30.0) -> None:
         """Wait until ``count`` bots have identified and hold a connection."""
         await self.wait_for(lambda s: len(s.sockets) >= count, timeout)
 
@@ -575,6 +591,7 @@ class DiscordStandIn:
             payload["user"] = user_payload(user_id, member.name)
         if message is not None:
             payload["message"] = message
+            self._originals[token] = self.messages.setdefault(int(message["id"]), message)
         await self.dispatch("INTERACTION_CREATE", payload)
         return token
 
@@ -632,15 +649,13 @@ class DiscordStandIn:
         await self.dispatch("MESSAGE_CREATE", message)
         return message
 
-    def posted_message(self, call: Call) -> dict[str, Any]:
-        """The message a recorded post or edit created (as the stand-in answered it)."""
-        body = call.data()
-        for message in reversed(self.messages.values()):
-            if message.get("components") == body.get("components") and message.get("embeds") == body.get(
-                "embeds"
-            ):
-                return message
-        raise AssertionError(f"no message matches {call.method} {call.path}")
+    def message(self, call: Call) -> dict[str, Any]:
+        """The message a recorded post or edit made, as it stands now (to click its buttons)."""
+        answered = call.response or {}
+        message_id = answered.get("id") or (answered.get("resource") or {}).get("message", {}).get("id")
+        if message_id is None:
+            raise AssertionError(f"{call.method} {call.path} made no message")
+        return self.messages[int(message_id)]
 
 
 def _option(name: str, value: Any) -> dict[str, Any]:
