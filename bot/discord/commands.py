@@ -95,6 +95,36 @@ def lines_embed(title: str, lines: list[str], total: int | None = None) -> disco
     return discord.Embed(title=title[:256], description="\n".join(shown) or "nothing yet", colour=GREY)
 
 
+def stats_reply(session: Session, found: Campaign) -> Reply:
+    result = stats.campaign_stats(session, found)
+    embed = discord.Embed(
+        title=found.title[:256], description=f"{result.sent_percent:.0f}% sent", colour=GREY
+    )
+    for label, value in (
+        ("contacts", result.contacts),
+        ("needs first message", result.needs_message),
+        ("of them unassigned", result.needs_message_unassigned),
+        ("messaged", result.messaged),
+        ("needs response", result.needs_response),
+        ("in conversation", result.convo),
+        ("closed", result.closed),
+        ("opted out", result.opted_out),
+        ("escalated", result.escalated),
+    ):
+        embed.add_field(name=label, value=f"{value:,}")
+    return Reply(embed=embed)
+
+
+def texters_reply(session: Session, found: Campaign) -> Reply:
+    rows = stats.texter_counts(session, found)
+    lines = [
+        f"**{esc(r.name)}**: {r.unsent_initials} unsent, {r.unhandled_replies} unhandled replies, "
+        f"max {'none' if r.max_initials is None else r.max_initials}"
+        for r in rows
+    ]
+    return Reply(embed=lines_embed(f"Texters of {found.title}", lines))
+
+
 async def campaign_names(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
     """Autocomplete: the organization's live campaigns whose title holds what was typed (admins only)."""
     bot = _bot(interaction)
@@ -262,13 +292,45 @@ class TextbankGroup(app_commands.Group):
             ]
             return lines_embed("Campaigns", lines)
 
-        await answer(interaction, lambda actor: self._read(lambda s: Reply(embed=listing(s, actor))))
+        await self._each(interaction, lambda s, actor: Reply(embed=listing(s, actor)))
 
-    async def _read(self, work: Callable[[Session], Reply]) -> Reply:
-        return await in_db(self.bot.db, work, write=False)
+    async def _each(
+        self,
+        interaction: discord.Interaction,
+        work: Callable[[Session, Actor], Reply | str],
+        write: bool = False,
+    ) -> None:
+        """Answer with ``work(session, caller)``, run in one transaction (a read unless ``write``)."""
+        await answer(interaction, lambda actor: in_db(self.bot.db, lambda s: work(s, actor), write=write))
 
-    async def _write(self, work: Callable[[Session], Reply | str]) -> Reply | str:
-        return await in_db(self.bot.db, work)
+    async def _on_campaign(
+        self,
+        interaction: discord.Interaction,
+        ref: str,
+        work: Callable[[Session, Campaign], Reply | str],
+        write: bool = False,
+    ) -> None:
+        """An admin command on one campaign: the role checked and ``work`` run in the same transaction."""
+        await self._each(interaction, lambda s, actor: work(s, admin_campaign(s, actor, ref)), write)
+
+    async def _with_texter(
+        self,
+        interaction: discord.Interaction,
+        ref: str,
+        member: discord.Member | None,
+        work: Callable[[Session, Campaign, Actor, Any], Reply | str],
+        write: bool = True,
+    ) -> None:
+        """An admin command on a campaign and a member: the role is checked before the member is looked up."""
+
+        async def run(actor: Actor) -> Reply | str:
+            await in_db(self.bot.db, lambda s: orgs.require_admin(actor.user(s)), write=False)
+            target = await self.bot.member(actor, member) if member is not None else None
+            return await in_db(
+                self.bot.db, lambda s: work(s, admin_campaign(s, actor, ref), actor, target), write=write
+            )
+
+        await answer(interaction, run)
 
     @app_commands.command(name="contacts", description="Import a contacts CSV into a campaign")
     @app_commands.describe(campaign="the campaign", file="the contacts as CSV (cell, first name, ...)")
@@ -323,21 +385,20 @@ class TextbankGroup(app_commands.Group):
     @app_commands.command(name="launch", description="Start sending a campaign")
     @app_commands.autocomplete(campaign=campaign_names)
     async def launch_command(self, interaction: discord.Interaction, campaign: str) -> None:
-        def work(session: Session, actor: Actor) -> Reply:
-            title = campaigns.launch_campaign(session, admin_campaign(session, actor, campaign)).title
+        def work(session: Session, found: Campaign) -> Reply:
+            title = campaigns.launch_campaign(session, found).title
             text = f"🚀 **{esc(title)}** is launched. Post a join message with `/textbank link initials`."
             return Reply(embed=discord.Embed(description=text, colour=GREEN))
 
-        await answer(interaction, lambda actor: self._write(lambda s: work(s, actor)))
+        await self._on_campaign(interaction, campaign, work, write=True)
 
     @app_commands.command(name="archive", description="End a campaign for good")
     @app_commands.autocomplete(campaign=campaign_names)
     async def archive_command(self, interaction: discord.Interaction, campaign: str) -> None:
-        def work(session: Session, actor: Actor) -> str:
-            archived = campaigns.archive_campaign(session, admin_campaign(session, actor, campaign))
-            return f"**{esc(archived.title)}** is archived."
+        def work(session: Session, found: Campaign) -> str:
+            return f"**{esc(campaigns.archive_campaign(session, found).title)}** is archived."
 
-        await answer(interaction, lambda actor: self._write(lambda s: work(s, actor)))
+        await self._on_campaign(interaction, campaign, work, write=True)
 
     @app_commands.command(name="settings", description="Show or change a campaign's assignment settings")
     @app_commands.describe(
@@ -379,8 +440,7 @@ class TextbankGroup(app_commands.Group):
             if given.get(unlimited) == 0:
                 given[unlimited] = None
 
-        def work(session: Session, actor: Actor) -> Reply:
-            found = admin_campaign(session, actor, campaign)
+        def work(session: Session, found: Campaign) -> Reply:
             if given:
                 campaigns.update_assignment_settings(session, found, **given)
             lines = [
@@ -390,7 +450,7 @@ class TextbankGroup(app_commands.Group):
             verb = "Saved" if given else "Current"
             return Reply(embed=lines_embed(f"{verb} assignment settings of {found.title}", lines))
 
-        await answer(interaction, lambda actor: self._write(lambda s: work(s, actor)))
+        await self._on_campaign(interaction, campaign, work, write=True)
 
     async def _link(
         self, interaction: discord.Interaction, kind: str, campaign: str, team: str | None
@@ -428,42 +488,12 @@ class TextbankGroup(app_commands.Group):
     @app_commands.command(name="stats", description="A campaign's progress")
     @app_commands.autocomplete(campaign=campaign_names)
     async def stats_command(self, interaction: discord.Interaction, campaign: str) -> None:
-        def work(session: Session, actor: Actor) -> Reply:
-            found = admin_campaign(session, actor, campaign)
-            result = stats.campaign_stats(session, found)
-            embed = discord.Embed(
-                title=found.title[:256], description=f"{result.sent_percent:.0f}% sent", colour=GREY
-            )
-            for label, value in (
-                ("contacts", result.contacts),
-                ("needs first message", result.needs_message),
-                ("of them unassigned", result.needs_message_unassigned),
-                ("messaged", result.messaged),
-                ("needs response", result.needs_response),
-                ("in conversation", result.convo),
-                ("closed", result.closed),
-                ("opted out", result.opted_out),
-                ("escalated", result.escalated),
-            ):
-                embed.add_field(name=label, value=f"{value:,}")
-            return Reply(embed=embed)
-
-        await answer(interaction, lambda actor: self._read(lambda s: work(s, actor)))
+        await self._on_campaign(interaction, campaign, stats_reply)
 
     @app_commands.command(name="texters", description="Texters of a campaign with what they hold")
     @app_commands.autocomplete(campaign=campaign_names)
     async def texters_command(self, interaction: discord.Interaction, campaign: str) -> None:
-        def work(session: Session, actor: Actor) -> Reply:
-            found = admin_campaign(session, actor, campaign)
-            rows = stats.texter_counts(session, found)
-            lines = [
-                f"**{esc(r.name)}**: {r.unsent_initials} unsent, {r.unhandled_replies} unhandled replies, "
-                f"max {'none' if r.max_initials is None else r.max_initials}"
-                for r in rows
-            ]
-            return Reply(embed=lines_embed(f"Texters of {found.title}", lines))
-
-        await answer(interaction, lambda actor: self._read(lambda s: work(s, actor)))
+        await self._on_campaign(interaction, campaign, texters_reply)
 
     @app_commands.command(
         name="assign", description="Give a texter first texts by hand (dynamic assignment off)"
@@ -476,23 +506,16 @@ class TextbankGroup(app_commands.Group):
         texter: discord.Member,
         count: app_commands.Range[int, 1],
     ) -> None:
-        async def work(actor: Actor) -> Reply | str:
-            target = await self.bot.member(actor, texter)
+        def give(session: Session, found: Campaign, actor: Actor, target: Actor) -> str:
+            result = assignment.assign_initials(
+                session, actor.user(session), found, target.user(session), count
+            )
+            if not result.count:
+                raise Refused(result.reason or "nothing was assigned")
+            note = f" ({result.reason})" if result.reason else ""
+            return f"Assigned {result.count} first texts of {found.title} to {target.name}.{note}"
 
-            def give(session: Session) -> str:
-                found = admin_campaign(session, actor, campaign)
-                result = assignment.assign_initials(
-                    session, actor.user(session), found, target.user(session), count
-                )
-                if not result.count:
-                    raise Refused(result.reason or "nothing was assigned")
-                return f"Assigned {result.count} first texts of {found.title} to {target.name}." + (
-                    f" ({result.reason})" if result.reason else ""
-                )
-
-            return await self._write(give)
-
-        await answer(interaction, work)
+        await self._with_texter(interaction, campaign, texter, give)
 
     @app_commands.command(name="max", description="A texter's own maximum of first texts")
     @app_commands.describe(maximum="leave out to use the campaign's maximum")
@@ -504,18 +527,12 @@ class TextbankGroup(app_commands.Group):
         texter: discord.Member,
         maximum: app_commands.Range[int, 0] | None = None,
     ) -> None:
-        async def work(actor: Actor) -> Reply | str:
-            target = await self.bot.member(actor, texter)
+        def save(session: Session, found: Campaign, actor: Actor, target: Actor) -> str:
+            assignment.set_texter_max(session, actor.user(session), found, target.user(session), maximum)
+            shown = "the campaign's maximum" if maximum is None else f"at most {maximum} first texts"
+            return f"{target.name} now has {shown} in {found.title}."
 
-            def save(session: Session) -> str:
-                found = admin_campaign(session, actor, campaign)
-                assignment.set_texter_max(session, actor.user(session), found, target.user(session), maximum)
-                shown = "the campaign's maximum" if maximum is None else f"at most {maximum} first texts"
-                return f"{target.name} now has {shown} in {found.title}."
-
-            return await self._write(save)
-
-        await answer(interaction, work)
+        await self._with_texter(interaction, campaign, texter, save)
 
     @app_commands.command(name="review", description="Message review: a campaign's contacts by status")
     @app_commands.autocomplete(campaign=campaign_names)
@@ -526,30 +543,19 @@ class TextbankGroup(app_commands.Group):
         status: Literal["needs-first-message", "messaged", "needs-response", "convo", "closed", "all"],
         texter: discord.Member | None = None,
     ) -> None:
-        async def work(actor: Actor) -> Reply:
-            who = await self.bot.member(actor, texter) if texter else None
+        def read(session: Session, found: Campaign, actor: Actor, who: Actor | None) -> Reply:
+            wanted = None if status == "all" else stats.parse_status(status)
+            texter_user = who.user(session) if who else None
+            rows = stats.review(session, actor.user(session), found, status=wanted, texter=texter_user)
+            lines = [
+                f"`{r.cell}` {esc(r.first_name)} {esc(r.last_name)} — {r.status}"
+                + (f", {esc(r.assigned_name)}" if r.assigned_name else "")
+                + (" (opted out)" if r.opted_out else "")
+                for r in rows
+            ]
+            return Reply(embed=lines_embed(f"Review of {found.title}: {status}", lines))
 
-            def read(session: Session) -> Reply:
-                found = campaigns.get_campaign(session, actor.org_id, campaign)
-                wanted = None if status == "all" else stats.parse_status(status)
-                rows = stats.review(
-                    session,
-                    actor.user(session),
-                    found,
-                    status=wanted,
-                    texter=who.user(session) if who else None,
-                )
-                lines = [
-                    f"`{r.cell}` {esc(r.first_name)} {esc(r.last_name)} — {r.status}"
-                    + (f", {esc(r.assigned_name)}" if r.assigned_name else "")
-                    + (" (opted out)" if r.opted_out else "")
-                    for r in rows
-                ]
-                return Reply(embed=lines_embed(f"Review of {found.title}: {status}", lines))
-
-            return await self._read(read)
-
-        await answer(interaction, work)
+        await self._with_texter(interaction, campaign, texter, read, write=False)
 
     @app_commands.command(name="export", description="A campaign's contacts with answers and tags, as CSV")
     @app_commands.autocomplete(campaign=campaign_names)
@@ -565,7 +571,7 @@ class TextbankGroup(app_commands.Group):
                 file=discord.File(data, f"{name}-contacts.csv"),
             )
 
-        await answer(interaction, lambda actor: self._read(lambda s: work(s, actor)))
+        await self._each(interaction, work)
 
     @optout.command(name="add", description="Put a number on the opt-out list: no campaign texts it again")
     async def optout_add(self, interaction: discord.Interaction, number: str) -> None:
@@ -577,7 +583,7 @@ class TextbankGroup(app_commands.Group):
             )
             return f"{cell} {'is now' if added else 'was already'} on the opt-out list."
 
-        await answer(interaction, lambda actor: self._write(lambda s: work(s, actor)))
+        await self._each(interaction, work, write=True)
 
     @optout.command(name="list", description="The newest numbers on the opt-out list")
     async def optout_list(self, interaction: discord.Interaction) -> None:
@@ -589,7 +595,7 @@ class TextbankGroup(app_commands.Group):
                 embed=lines_embed("Opt-out list", lines, optouts.count_optouts(session, actor.org_id))
             )
 
-        await answer(interaction, lambda actor: self._read(lambda s: work(s, actor)))
+        await self._each(interaction, work)
 
     @admin.command(name="add", description="Make a member an admin of textbank")
     async def admin_add(self, interaction: discord.Interaction, member: discord.Member) -> None:
@@ -605,7 +611,7 @@ class TextbankGroup(app_commands.Group):
         name="done", description="Done for the Day: hand back every text you have not sent or answered"
     )
     async def done_command(self, interaction: discord.Interaction) -> None:
-        await answer(interaction, lambda actor: self._write(lambda s: done_for_the_day(s, actor)))
+        await self._each(interaction, done_for_the_day, write=True)
 
 
 def build_group(bot: TextbankBot) -> TextbankGroup:

@@ -15,14 +15,14 @@ from tests.bot.discord.standin import BOT_TOKEN, DiscordStandIn
 ADMIN = 900000000000000011
 TEXTER = 900000000000000012
 TEXTER2 = 900000000000000013
+MEMBERS = {ADMIN: "Ada Admin", TEXTER: "Tess Texter", TEXTER2: "Theo Texter"}  # besides the guild's owner
 
 
 @pytest.fixture
 async def discord_api() -> AsyncIterator[DiscordStandIn]:
     standin = await DiscordStandIn().start()
-    standin.add_member(ADMIN, "Ada Admin", admin=True)
-    standin.add_member(TEXTER, "Tess Texter")
-    standin.add_member(TEXTER2, "Theo Texter")
+    for user_id, name in MEMBERS.items():
+        standin.add_member(user_id, name, admin=user_id == ADMIN)
     yield standin
     await standin.stop()
 

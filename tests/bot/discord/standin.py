@@ -26,6 +26,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from bot.web import WebServer
+
 BOT_TOKEN = "discord-test-token"
 APP_ID = 900000000000000001
 BOT_ID = 900000000000000002
@@ -117,7 +119,7 @@ class DiscordStandIn:
     identified: int = 0
     base_url: str = ""
     root: str = ""
-    _runner: web.AppRunner | None = None
+    _server: WebServer | None = None
     _ids: itertools.count = field(default_factory=lambda: itertools.count(910000000000000000))
     _seq: itertools.count = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -131,12 +133,9 @@ class DiscordStandIn:
         app.router.add_get("/gateway", self._gateway)
         app.router.add_get("/attachments/{name}", self._attachment)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.root = f"http://127.0.0.1:{port}"
+        self._server = WebServer(app, "127.0.0.1", 0)
+        await self._server.start()
+        self.root = self._server.url
         self.base_url = f"{self.root}/api/v10"
         self.add_member(OWNER_ID, "Olive Owner")
         self.channels[CHANNEL_ID] = self._text_channel(CHANNEL_ID, "general")
@@ -145,8 +144,8 @@ class DiscordStandIn:
     async def stop(self) -> None:
         for ws in list(self.sockets):
             await ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.stop()
 
     def new_id(self) -> int:
         return next(self._ids)
