@@ -600,6 +600,7 @@ class DiscordStandIn:
         *path: str,
         options: dict[str, Any] | None = None,
         attachments: dict[str, dict[str, Any]] | None = None,
+        members: dict[str, int] | None = None,
         channel_id: int = CHANNEL_ID,
     ) -> str:
         """``/textbank PATH... option:value``; ``attachments``: option -> ``add_attachment``'s payload."""
@@ -608,6 +609,11 @@ class DiscordStandIn:
         for name, attachment in (attachments or {}).items():
             leaf.append({"name": name, "type": 11, "value": attachment["id"]})
             resolved.setdefault("attachments", {})[attachment["id"]] = attachment
+        for name, named in (members or {}).items():  # a member option: the member comes resolved
+            leaf.append({"name": name, "type": 6, "value": str(named)})
+            member = self.members[named].payload()
+            resolved.setdefault("users", {})[str(named)] = member.pop("user")
+            resolved.setdefault("members", {})[str(named)] = member
         for depth, name in enumerate(reversed(path)):
             leaf = [{"name": name, "type": 1 if depth == 0 else 2, "options": leaf}]
         data = {"id": str(self.new_id()), "name": "textbank", "type": 1, "options": leaf}
