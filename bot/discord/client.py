@@ -23,6 +23,7 @@ from discord.gateway import DiscordWebSocket
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
+from bot.discord.components import DYNAMIC_ITEMS
 from bot.group_commit import SEND_BATCH, SEND_WRITERS, GroupCommit
 from core import orgs
 from core.errors import Refused
@@ -90,7 +91,11 @@ def platform_admin(interaction: discord.Interaction) -> bool:
 
 
 class TextbankBot(discord.AutoShardedClient):
-    """The bot: the ``/textbank`` command tree, the persistent buttons, and what every handler shares."""
+    """The bot: the command tree, the persistent buttons, and what every handler shares.
+
+    ``/textbank`` is added to ``tree`` by its builder (``bot.discord.component.build_bot``); ``setup_hook``
+    syncs it with Discord on every start, so the command group always matches this code.
+    """
 
     def __init__(self, db: Database, settings: Settings) -> None:
         super().__init__(intents=intents())
@@ -101,10 +106,7 @@ class TextbankBot(discord.AutoShardedClient):
         self.ready = asyncio.Event()  # set once the gateway is ready and /textbank is synced
 
     async def setup_hook(self) -> None:
-        from bot.discord import commands, components, texting  # noqa: F401 (texting registers its buttons)
-
-        self.tree.add_command(commands.build_group(self))
-        self.add_dynamic_items(*components.DYNAMIC_ITEMS)
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
         # AutoShardedClient asks GET /gateway/bot when it starts, but a reconnect that cannot resume dials
         # DEFAULT_GATEWAY (Discord's own address): make that the address Discord (or DISCORD_API_URL) gave.
         _, gateway, _ = await self.http.get_bot_gateway()
@@ -149,8 +151,3 @@ class TextbankBot(discord.AutoShardedClient):
             return Actor(user, guild, str(who.id))
 
         return await in_db(self.db, enter)
-
-
-def build_bot(db: Database, settings: Settings) -> TextbankBot:
-    use_api(settings.discord_api_url)
-    return TextbankBot(db, settings)

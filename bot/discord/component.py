@@ -8,9 +8,19 @@ import contextlib
 import discord
 
 from bot.config import Settings
-from bot.discord.client import DEFAULT_API_URL, TextbankBot, build_bot
+from bot.discord import commands
+from bot.discord.client import DEFAULT_API_URL, TextbankBot, use_api
 from core.errors import Refused
 from storage.engine import Database
+
+
+def build_bot(db: Database, settings: Settings) -> TextbankBot:
+    """The bot with the ``/textbank`` group (whose module brings the buttons' handlers), REST at
+    ``DISCORD_API_URL``."""
+    use_api(settings.discord_api_url)
+    bot = TextbankBot(db, settings)
+    bot.tree.add_command(commands.build_group(bot))
+    return bot
 
 
 class DiscordComponent:

@@ -9,7 +9,7 @@ twice (core's guard) and the card says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import discord
@@ -30,10 +30,10 @@ RED = discord.Colour.red()
 @dataclass(frozen=True)
 class Card:
     embed: discord.Embed
-    view: Buttons | None = None
+    view: Buttons = field(default_factory=Buttons)  # no buttons: an edit removes the old ones
 
     async def edit(self, interaction: discord.Interaction) -> None:
-        await interaction.edit_original_response(content=None, embed=self.embed, view=self.view or Buttons())
+        await interaction.edit_original_response(content=None, embed=self.embed, view=self.view)
 
 
 def refusal(reason: str) -> Card:
@@ -191,7 +191,7 @@ async def join(interaction: discord.Interaction, args: dict[str, Any]) -> None:
         return
     card = await in_db(bot.db, lambda s: _card(s, actor, result.campaign_id, note))
     try:
-        await interaction.user.send(embed=card.embed, view=card.view or Buttons())
+        await interaction.user.send(embed=card.embed, view=card.view)
     except discord.Forbidden:
         log.info("discord: %s does not accept DMs from the server", interaction.user.id)
         await refusal(
