@@ -9,7 +9,7 @@ import typer
 
 from bot.cli.common import fail, open_database, refusals, settings
 from bot.discord.component import runtime_parts as discord_parts
-from bot.runtime import build_runtime
+from bot.runtime import Component, build_runtime
 from bot.slack.app import runtime_parts
 from bot.twilio.sender import sender_options
 
@@ -39,7 +39,7 @@ def run(
     try:
         with refusals():
             slack_hooks, slack_components = runtime_parts(db, cfg)
-        components = [*slack_components, *discord_parts(db, cfg)]
+        components: list[Component] = [*slack_components, *discord_parts(db, cfg)]
         runtime = build_runtime(cfg, db, options=options, web_hooks=slack_hooks, extra_components=components)
         try:
             with refusals():  # e.g. Slack refused SLACK_APP_TOKEN at start
