@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.discord.commands import lines_embed
 from bot.discord.component import DiscordComponent
 from bot.discord.components import MAX_CUSTOM_ID, CustomIdTooLong, custom_id
 from core import campaign_yaml, campaigns, orgs
 from core.contacts_import import import_contacts
 from storage import Database
-from storage.models import Message
-from tests.bot.discord.conftest import TEXTER, TEXTER2
+from storage.models import Message, User
+from tests.bot.discord.conftest import ADMIN, TEXTER, TEXTER2
 from tests.bot.discord.standin import CHANNEL_ID, OWNER_ID, DiscordStandIn
 from tests.bot.discord.test_texting import ask, click
 from tests.bot.slack.test_admin import CAMPAIGN_YAML
@@ -81,3 +82,26 @@ def test_custom_ids_hold_ids_only_and_never_pass_100_characters() -> None:
     assert len(longest) <= MAX_CUSTOM_ID
     with pytest.raises(CustomIdTooLong):
         custom_id("send_initial", c=1, note="x" * 100)
+
+
+async def test_manage_server_makes_an_admin_and_the_owner_owns(
+    bot: DiscordComponent, discord_api: DiscordStandIn, db: Database
+) -> None:
+    await ask(discord_api, TEXTER, "help")  # a plain member first: no chat admin yet, so they own it
+    await ask(discord_api, ADMIN, "help")  # Manage Server: an admin
+    await ask(discord_api, OWNER_ID, "help")  # the server's owner: an admin too (nobody is demoted)
+    await ask(discord_api, TEXTER2, "help")
+    with db.read() as session:
+        roles = {name: role for name, role in session.execute(select(User.name, User.role))}
+    assert roles == {
+        "Tess Texter": "owner",
+        "Ada Admin": "admin",
+        "Olive Owner": "admin",
+        "Theo Texter": "texter",
+    }
+
+
+def test_a_long_list_stays_within_an_embed_and_says_how_many_more() -> None:
+    embed = lines_embed("Review", [f"`+1212555{i:04d}` " + "x" * 300 for i in range(400)])
+    assert embed.description is not None and len(embed.description) <= 4096
+    assert embed.description.endswith("more") and len(embed) <= 6000
