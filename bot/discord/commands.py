@@ -9,6 +9,7 @@ is answered with core's one-line reason. Campaign options autocomplete from the 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import tempfile
 import time
@@ -22,8 +23,8 @@ from discord import app_commands
 from discord.utils import escape_markdown as esc
 from sqlalchemy.orm import Session
 
-from bot.discord.client import PLATFORM, Actor, TextbankBot, in_db
-from bot.discord.texting import GREEN, GREY, done_for_the_day, join_message, refusal
+from bot.discord.client import PLATFORM, Actor, TextbankBot, in_db, log
+from bot.discord.texting import FAILED, GREEN, GREY, done_for_the_day, join_message, refusal
 from core import (
     assignment,
     campaign_yaml,
@@ -66,6 +67,11 @@ async def answer(interaction: discord.Interaction, work: Work) -> None:
         reply = await work(await _bot(interaction).actor(interaction))
     except Refused as exc:
         reply = Reply(embed=refusal(exc.reason).embed)
+    except Exception:  # answer anyway: a deferred answer left alone shows "thinking..." for 15 minutes
+        log.exception(
+            "discord: /textbank %s failed", interaction.command.qualified_name if interaction.command else ""
+        )
+        reply = Reply(embed=refusal(FAILED).embed)
     if isinstance(reply, str):
         reply = Reply(content=reply)
     await interaction.edit_original_response(
@@ -350,13 +356,16 @@ class TextbankGroup(app_commands.Group):
         """Download the CSV, import it on a worker thread showing progress in the answer, then its summary."""
         loop = asyncio.get_running_loop()
         last = [0.0]
+        shown: list[concurrent.futures.Future[Any]] = []
 
         def progress(done: int, total: int) -> None:
             if not total or time.monotonic() - last[0] < 1.0:
                 return
             last[0] = time.monotonic()
             text = f"Importing {file.filename} into {title}: {min(100.0, 100.0 * done / total):.0f}%"
-            asyncio.run_coroutine_threadsafe(interaction.edit_original_response(content=text), loop)
+            shown.append(
+                asyncio.run_coroutine_threadsafe(interaction.edit_original_response(content=text), loop)
+            )
 
         await interaction.edit_original_response(content=f"Importing {file.filename} into {title}…")
         with tempfile.TemporaryDirectory(prefix="textbank-import-") as folder:
@@ -370,6 +379,8 @@ class TextbankGroup(app_commands.Group):
                 region=self.bot.settings.default_region,
                 progress=progress,
             )
+        # The summary goes last: a progress edit still on its way would overwrite it.
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in shown), return_exceptions=True)
         skipped = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in summary.skipped.items() if n)
         text = (
             f"✅ Imported **{summary.imported:,}** contacts of {summary.rows:,} rows from "

@@ -25,6 +25,7 @@ from core.errors import Refused
 GREEN = discord.Colour.green()
 GREY = discord.Colour.light_grey()
 RED = discord.Colour.red()
+FAILED = "textbank could not do that (the error is in its log): try again, or tell an admin"
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,9 @@ async def _on_card(
         card = await (run or (lambda unit: in_db(bot.db, unit)))(lambda s: work(s, actor))
     except Refused as exc:
         card = refusal(exc.reason)
+    except Exception:  # the card says so rather than keep its spinner
+        log.exception("discord: a card click failed")
+        card = refusal(FAILED)
     await card.edit(interaction)
 
 

@@ -95,3 +95,18 @@ async def test_campaign_new_opens_a_form_for_admins_and_its_submission_creates_t
     before = len(api.calls)
     refused = await api.answer(await api.slash(TEXTER, "campaign", "new"), before)  # no form for a texter
     assert refused.body["type"] == 4 and "only an admin" in refused.text
+
+
+async def test_a_command_that_fails_unexpectedly_still_answers(
+    bot: DiscordComponent, discord_api: DiscordStandIn, db: Database, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    await launched(db, discord_api, tmp_path)
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr("core.stats.campaign_stats", broken)
+    answer = await ask(discord_api, OWNER_ID, "stats", options={"campaign": "Test Drive"})
+    assert "textbank could not do that" in answer.text  # not a "thinking..." left for 15 minutes
+    assert "the database went away" not in answer.text
+    assert any("stats failed" in r.getMessage() for r in caplog.records)
