@@ -320,8 +320,11 @@ class DiscordStandIn:
         return message
 
     def _open_dm(self, call: Call) -> dict[str, Any]:
-        user_id = int(call.body["recipient_id"])
-        channel_id = user_id + 1  # one DM channel per user, the same each time
+        return self.dm_channel(int(call.body["recipient_id"]))
+
+    def dm_channel(self, user_id: int) -> dict[str, Any]:
+        """The bot's DM channel with a member (one per member, the same each time)."""
+        channel_id = user_id + 1
         member = self.members[user_id]
         self.channels[channel_id] = {
             "id": str(channel_id),
