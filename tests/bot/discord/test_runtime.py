@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
+from bot.config import Settings, load_settings
 from bot.discord.component import DiscordComponent, runtime_parts
 from core.errors import Refused
 from storage import Database
@@ -62,3 +62,9 @@ async def test_a_refused_token_stops_the_start_with_the_fix(db: Database, settin
 def test_discord_runs_only_with_a_token(db: Database, settings: Settings) -> None:
     assert [c.name for c in runtime_parts(db, settings)] == ["discord"]
     assert runtime_parts(db, dataclasses.replace(settings, discord_token="")) == []
+
+
+def test_discord_settings_come_from_the_environment() -> None:
+    env = {"DISCORD_TOKEN": " token ", "DISCORD_API_URL": "http://127.0.0.1:9/api/v10/"}
+    settings = load_settings(env, env_file=None)
+    assert (settings.discord_token, settings.discord_api_url) == ("token", "http://127.0.0.1:9/api/v10")
