@@ -44,6 +44,7 @@ MAX_YAML_BYTES = 1024 * 1024
 MAX_CSV_BYTES = 512 * 1024 * 1024
 TEXTER_COMMANDS = frozenset({"help", "done"})
 LIST_LIMIT = 25  # rows shown in one answer
+CAMPAIGN_OPTION = "the campaign (type to pick from the organization's campaigns)"
 
 
 @dataclass
@@ -339,8 +340,9 @@ class TextbankGroup(app_commands.Group):
         await answer(interaction, run)
 
     @app_commands.command(name="contacts", description="Import a contacts CSV into a campaign")
-    @app_commands.describe(campaign="the campaign", file="the contacts as CSV (cell, first name, ...)")
+    @app_commands.describe(file="the contacts as CSV (cell, first name, ...)")
     @app_commands.autocomplete(campaign=campaign_names)
+    @app_commands.describe(campaign=CAMPAIGN_OPTION)
     async def contacts_command(
         self, interaction: discord.Interaction, campaign: str, file: discord.Attachment
     ) -> None:
@@ -395,6 +397,7 @@ class TextbankGroup(app_commands.Group):
 
     @app_commands.command(name="launch", description="Start sending a campaign")
     @app_commands.autocomplete(campaign=campaign_names)
+    @app_commands.describe(campaign=CAMPAIGN_OPTION)
     async def launch_command(self, interaction: discord.Interaction, campaign: str) -> None:
         def work(session: Session, found: Campaign) -> Reply:
             title = campaigns.launch_campaign(session, found).title
@@ -405,6 +408,7 @@ class TextbankGroup(app_commands.Group):
 
     @app_commands.command(name="archive", description="End a campaign for good")
     @app_commands.autocomplete(campaign=campaign_names)
+    @app_commands.describe(campaign=CAMPAIGN_OPTION)
     async def archive_command(self, interaction: discord.Interaction, campaign: str) -> None:
         def work(session: Session, found: Campaign) -> str:
             return f"**{esc(campaigns.archive_campaign(session, found).title)}** is archived."
@@ -422,6 +426,7 @@ class TextbankGroup(app_commands.Group):
         release_unhandled_after_minutes="hand unanswered replies back after this long (0 = never)",
     )
     @app_commands.autocomplete(campaign=campaign_names)
+    @app_commands.describe(campaign=CAMPAIGN_OPTION)
     async def settings_command(
         self,
         interaction: discord.Interaction,
@@ -491,6 +496,7 @@ class TextbankGroup(app_commands.Group):
     @link.command(name="initials", description="A join message for sending first texts")
     @app_commands.describe(team="also add who joins to this team")
     @app_commands.autocomplete(campaign=campaign_names)
+    @app_commands.describe(campaign=CAMPAIGN_OPTION)
     async def link_initials(
         self, interaction: discord.Interaction, campaign: str, team: str | None = None
     ) -> None:
@@ -498,11 +504,13 @@ class TextbankGroup(app_commands.Group):
 
     @app_commands.command(name="stats", description="A campaign's progress")
     @app_commands.autocomplete(campaign=campaign_names)
+    @app_commands.describe(campaign=CAMPAIGN_OPTION)
     async def stats_command(self, interaction: discord.Interaction, campaign: str) -> None:
         await self._on_campaign(interaction, campaign, stats_reply)
 
     @app_commands.command(name="texters", description="Texters of a campaign with what they hold")
     @app_commands.autocomplete(campaign=campaign_names)
+    @app_commands.describe(campaign=CAMPAIGN_OPTION)
     async def texters_command(self, interaction: discord.Interaction, campaign: str) -> None:
         await self._on_campaign(interaction, campaign, texters_reply)
 
@@ -510,6 +518,8 @@ class TextbankGroup(app_commands.Group):
         name="assign", description="Give a texter first texts by hand (dynamic assignment off)"
     )
     @app_commands.autocomplete(campaign=campaign_names)
+    @app_commands.describe(campaign=CAMPAIGN_OPTION)
+    @app_commands.describe(texter="the texter to give them to", count="how many first texts")
     async def assign_command(
         self,
         interaction: discord.Interaction,
@@ -531,6 +541,8 @@ class TextbankGroup(app_commands.Group):
     @app_commands.command(name="max", description="A texter's own maximum of first texts")
     @app_commands.describe(maximum="leave out to use the campaign's maximum")
     @app_commands.autocomplete(campaign=campaign_names)
+    @app_commands.describe(campaign=CAMPAIGN_OPTION)
+    @app_commands.describe(texter="the texter")
     async def max_command(
         self,
         interaction: discord.Interaction,
@@ -547,6 +559,8 @@ class TextbankGroup(app_commands.Group):
 
     @app_commands.command(name="review", description="Message review: a campaign's contacts by status")
     @app_commands.autocomplete(campaign=campaign_names)
+    @app_commands.describe(campaign=CAMPAIGN_OPTION)
+    @app_commands.describe(status="which contacts", texter="only this texter's contacts")
     async def review_command(
         self,
         interaction: discord.Interaction,
@@ -570,6 +584,7 @@ class TextbankGroup(app_commands.Group):
 
     @app_commands.command(name="export", description="A campaign's contacts with answers and tags, as CSV")
     @app_commands.autocomplete(campaign=campaign_names)
+    @app_commands.describe(campaign=CAMPAIGN_OPTION)
     async def export_command(self, interaction: discord.Interaction, campaign: str) -> None:
         def work(session: Session, actor: Actor) -> Reply:
             found = campaigns.get_campaign(session, actor.org_id, campaign)
@@ -585,6 +600,7 @@ class TextbankGroup(app_commands.Group):
         await self._each(interaction, work)
 
     @optout.command(name="add", description="Put a number on the opt-out list: no campaign texts it again")
+    @app_commands.describe(number="the phone number, e.g. +12125550123 or (212) 555-0123")
     async def optout_add(self, interaction: discord.Interaction, number: str) -> None:
         def work(session: Session, actor: Actor) -> str:
             orgs.require_admin(actor.user(session))
@@ -609,6 +625,7 @@ class TextbankGroup(app_commands.Group):
         await self._each(interaction, work)
 
     @admin.command(name="add", description="Make a member an admin of textbank")
+    @app_commands.describe(member="who becomes an admin")
     async def admin_add(self, interaction: discord.Interaction, member: discord.Member) -> None:
         async def work(actor: Actor) -> Reply | str:
             await in_db(self.bot.db, lambda s: orgs.require_admin(actor.user(s)), write=False)

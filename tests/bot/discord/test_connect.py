@@ -36,3 +36,8 @@ async def test_connects_syncs_and_answers_help(bot: DiscordComponent, discord_ap
     token = await discord_api.slash(TEXTER, "help")
     answer = await discord_api.answer(token, before)
     assert "/textbank done" in answer.text and "/textbank launch" not in answer.text
+
+
+def descriptions(option: dict) -> list[str]:
+    """The descriptions of a command and of all its options, nested."""
+    return [option["description"], *(d for o in option.get("options", []) for d in descriptions(o))]
