@@ -49,8 +49,9 @@ from core import scripts
 from core.campaigns import ASSIGNMENT_DEFAULTS, ASSIGNMENT_FIELDS, CannedSpec, TagSpec
 from core.errors import Refused
 from core.hours import format_hhmm, parse_hhmm
+from core.orgs import require_org_admin
 from core.scripts import StepSpec
-from storage.models import Campaign
+from storage.models import Campaign, User
 
 _NULL = "tag:yaml.org,2002:null"
 _BOOL = "tag:yaml.org,2002:bool"
@@ -455,13 +456,14 @@ def _launched_conflicts(
 
 
 def apply_campaign_yaml(
-    session: Session, org_id: int, text: str, source: str = "FILE"
+    session: Session, org_id: int, text: str, source: str = "FILE", *, actor: User
 ) -> tuple[Campaign, bool]:
-    """Create the campaign the file describes, or update the live one with its title.
+    """An admin creates the campaign the file describes, or updates the live one with its title.
 
     Returns the campaign and whether it was created. Raises ``CampaignYamlError`` listing every problem
     (with line and key) before anything is written.
     """
+    require_org_admin(actor, org_id)
     spec, problems = _parse(text, source)
     if spec is None:
         raise _refuse(problems)
@@ -499,8 +501,8 @@ def apply_campaign_yaml(
             if spec.script != scripts.load_tree(session, campaign.id):
                 core_campaigns.set_script(session, campaign, None)
             core_campaigns.set_canned_responses(session, campaign, [])
-        core_campaigns.update_campaign(session, campaign, **changes)
-    core_campaigns.update_assignment_settings(session, campaign, **spec.assignment)
+        core_campaigns.update_campaign(session, campaign, actor=actor, **changes)
+    core_campaigns.update_assignment_settings(session, campaign, actor=actor, **spec.assignment)
     if campaign.status == "draft" and spec.script != scripts.load_tree(session, campaign.id):
         core_campaigns.set_script(session, campaign, spec.script)
     core_campaigns.set_canned_responses(session, campaign, spec.canned_responses)

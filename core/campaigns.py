@@ -23,7 +23,18 @@ from sqlalchemy.orm import Session
 from core import scripts
 from core.errors import NotFound, Refused
 from core.hours import zone
-from storage.models import Campaign, CampaignTag, CannedResponse, Contact, Organization, Tag, Team
+from core.orgs import require_org_admin
+from storage.models import (
+    Campaign,
+    CampaignTag,
+    CampaignTexter,
+    CannedResponse,
+    Contact,
+    Organization,
+    Tag,
+    Team,
+    User,
+)
 from storage.types import utcnow
 
 STATUSES = ("draft", "launched", "archived")
@@ -146,12 +157,35 @@ def summarize(session: Session, campaigns: Sequence[Campaign]) -> list[CampaignS
     ]
 
 
-def list_campaigns(session: Session, org_id: int, *, include_archived: bool = True) -> list[CampaignSummary]:
-    """The organization's campaigns (oldest first) with their contact counts."""
+def list_campaigns(
+    session: Session, org_id: int, *, actor: User, include_archived: bool = True
+) -> list[CampaignSummary]:
+    """The organization's campaigns (oldest first) with their contact counts: an admin's list."""
+    require_org_admin(actor, org_id)
     query = _visible(org_id).order_by(Campaign.id)
     if not include_archived:
         query = query.where(Campaign.status != "archived")
     return summarize(session, list(session.scalars(query)))
+
+
+def texter_campaigns(session: Session, user: User) -> list[Campaign]:
+    """The launched campaigns ``user`` texts in (a member, or holding contacts of it), oldest first.
+
+    What a texter's own dashboard lists; it needs no admin role.
+    """
+    member = select(CampaignTexter.campaign_id).where(CampaignTexter.user_id == user.id)
+    holding = select(Contact.campaign_id).where(Contact.assigned_user_id == user.id).distinct()
+    return list(
+        session.scalars(
+            select(Campaign)
+            .where(
+                Campaign.organization_id == user.organization_id,
+                Campaign.status == "launched",
+                Campaign.id.in_(member.union(holding)),
+            )
+            .order_by(Campaign.id)
+        )
+    )
 
 
 def has_contacts(session: Session, campaign_id: int) -> bool:
@@ -310,12 +344,13 @@ def _refuse_archived(campaign: Campaign) -> None:
         raise Refused("that is the organization's ad-hoc texting home, not a campaign: it cannot be edited")
 
 
-def update_campaign(session: Session, campaign: Campaign, **fields: Any) -> Campaign:
-    """Change campaign settings; assignment settings are passed on to ``update_assignment_settings``.
+def update_campaign(session: Session, campaign: Campaign, *, actor: User, **fields: Any) -> Campaign:
+    """An admin changes campaign settings (assignment settings too, as ``update_assignment_settings``).
 
     A draft may change any of DRAFT_FIELDS; a launched campaign only LAUNCHED_FIELDS (the rest is refused
     with the reason). Everything is validated before anything changes.
     """
+    require_org_admin(actor, campaign.organization_id)
     _refuse_archived(campaign)
     assignment = {k: fields.pop(k) for k in list(fields) if k in ASSIGNMENT_FIELDS}
     allowed = DRAFT_FIELDS if campaign.status == "draft" else LAUNCHED_FIELDS
@@ -362,8 +397,11 @@ def update_campaign(session: Session, campaign: Campaign, **fields: Any) -> Camp
     return campaign
 
 
-def update_assignment_settings(session: Session, campaign: Campaign, **settings: Any) -> Campaign:
-    """Change assignment settings (allowed in draft and launched campaigns alike), all validated first."""
+def update_assignment_settings(
+    session: Session, campaign: Campaign, *, actor: User, **settings: Any
+) -> Campaign:
+    """An admin changes assignment settings (in draft and launched campaigns alike), all validated first."""
+    require_org_admin(actor, campaign.organization_id)
     _refuse_archived(campaign)
     checked = {name: check_assignment_setting(name, value) for name, value in settings.items()}
     for name, value in checked.items():
@@ -501,8 +539,9 @@ def launch_problems(session: Session, campaign: Campaign) -> list[str]:
     return problems
 
 
-def launch_campaign(session: Session, campaign: Campaign) -> Campaign:
-    """Start a draft: from now on it sends. Refused, naming every problem, when it is not ready."""
+def launch_campaign(session: Session, campaign: Campaign, *, actor: User) -> Campaign:
+    """An admin starts a draft: from now on it sends. Refused, naming every problem, when it is not ready."""
+    require_org_admin(actor, campaign.organization_id)
     if campaign.kind != "campaign":
         raise Refused("that is the organization's ad-hoc texting home, not a campaign: it cannot be launched")
     problems = launch_problems(session, campaign)
@@ -516,8 +555,9 @@ def launch_campaign(session: Session, campaign: Campaign) -> Campaign:
     return campaign
 
 
-def archive_campaign(session: Session, campaign: Campaign) -> Campaign:
-    """End a campaign for good: it sends nothing more and changes no more; its title becomes free."""
+def archive_campaign(session: Session, campaign: Campaign, *, actor: User) -> Campaign:
+    """An admin ends a campaign for good: it sends nothing more and changes no more; its title is free."""
+    require_org_admin(actor, campaign.organization_id)
     _refuse_archived(campaign)
     campaign.status = "archived"
     campaign.archived_at = utcnow()

@@ -727,7 +727,7 @@ def opt_out_contact(
         contact.cell,
         source="texter",
         reason="opted out by the texter",
-        user_id=user.id,
+        actor=user,
         spare_message_ids=[message_id] if message_id is not None else (),
     )
     session.refresh(contact)

@@ -128,7 +128,15 @@ def require_admin(user: User) -> None:
         raise Forbidden("only an admin can do that: ask an admin of your organization")
 
 
+def require_org_admin(actor: User, organization_id: int) -> None:
+    """``actor`` is an admin of ``organization_id``: every admin action on an organization's things."""
+    require_admin(actor)
+    if actor.organization_id != organization_id:
+        raise Forbidden("that belongs to another organization: act on your own organization's campaigns")
+
+
 def set_role(session: Session, actor: User, target: User, role: str) -> None:
+    """An admin makes ``target`` an admin or a texter ("admin add"); only an owner changes an owner."""
     require_admin(actor)
     if role not in ROLES:
         raise Refused(f"unknown role {role!r}: use one of {', '.join(ROLES)}")

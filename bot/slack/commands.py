@@ -103,7 +103,9 @@ async def campaign_command(ctx: Ctx) -> None:
             orgs.require_admin(_current_user(session, ctx.actor))
             return [
                 (s.campaign.id, s.campaign.title, s.campaign.status, s.contacts)
-                for s in campaigns.list_campaigns(session, ctx.actor.org_id)
+                for s in campaigns.list_campaigns(
+                    session, ctx.actor.org_id, actor=_current_user(session, ctx.actor)
+                )
             ]
 
         items = await in_read(ctx.deps.db, listing)
@@ -134,7 +136,9 @@ async def launch_command(ctx: Ctx) -> None:
     ref = ctx.campaign_ref("launch CAMPAIGN")
 
     def launch(session: Session) -> str:
-        return campaigns.launch_campaign(session, _admin_campaign(session, ctx.actor, ref)).title
+        return campaigns.launch_campaign(
+            session, _admin_campaign(session, ctx.actor, ref), actor=_current_user(session, ctx.actor)
+        ).title
 
     title = await in_session(ctx.deps.db, launch)
     await ctx.say(
@@ -152,7 +156,9 @@ async def archive_command(ctx: Ctx) -> None:
     ref = ctx.campaign_ref("archive CAMPAIGN")
 
     def archive(session: Session) -> str:
-        return campaigns.archive_campaign(session, _admin_campaign(session, ctx.actor, ref)).title
+        return campaigns.archive_campaign(
+            session, _admin_campaign(session, ctx.actor, ref), actor=_current_user(session, ctx.actor)
+        ).title
 
     title = await in_session(ctx.deps.db, archive)
     await ctx.say(f"Archived {title}.", [blocks.section(f"*{blocks.escape(title)}* is archived.")])
@@ -188,7 +194,9 @@ async def stats_command(ctx: Ctx) -> None:
 
     def read(session: Session) -> tuple[str, stats.CampaignStats]:
         campaign = _admin_campaign(session, ctx.actor, ref)
-        return campaign.title, stats.campaign_stats(session, campaign)
+        return campaign.title, stats.campaign_stats(
+            session, campaign, actor=_current_user(session, ctx.actor)
+        )
 
     title, result = await in_read(ctx.deps.db, read)
     await ctx.say(f"{title}: {result.sent_percent:.0f}% sent", blocks.stats_blocks(title, result))
@@ -199,7 +207,11 @@ async def texters_command(ctx: Ctx) -> None:
 
     def read(session: Session) -> tuple[int, str, list[stats.TexterCounts]]:
         campaign = _admin_campaign(session, ctx.actor, ref)
-        return campaign.id, campaign.title, stats.texter_counts(session, campaign)
+        return (
+            campaign.id,
+            campaign.title,
+            stats.texter_counts(session, campaign, actor=_current_user(session, ctx.actor)),
+        )
 
     campaign_id, title, rows = await in_read(ctx.deps.db, read)
     await ctx.say(f"Texters of {title}", blocks.texters_blocks(campaign_id, title, rows))
@@ -268,7 +280,7 @@ async def optout_command(ctx: Ctx) -> None:
             cell,
             source="admin",
             reason="added in Slack",
-            user_id=ctx.actor.user_id,
+            actor=_current_user(session, ctx.actor),
         )
         return cell, added
 

@@ -31,11 +31,8 @@ def dashboard(session: Session, actor: Actor) -> list[HomeLine]:
     """The launched campaigns the texter is in or holds contacts of, with their counts and availability."""
     user = orgs.get_user(session, actor.user_id)
     lines = []
-    for summary in campaigns.list_campaigns(session, actor.org_id, include_archived=False):
-        campaign = summary.campaign
-        if campaign.status != "launched":
-            continue
-        mine = next((row for row in stats.texter_counts(session, campaign) if row.user_id == user.id), None)
+    for campaign in campaigns.texter_campaigns(session, user):
+        mine = stats.own_counts(session, campaign, user)
         available = assignment.availability(session, campaign, user, "initials")
         if mine is None and available.code == "not_member":
             continue

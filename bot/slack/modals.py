@@ -305,7 +305,10 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 raise Refused(f"{file.get('name', 'the file')} is not UTF-8 text: save it as UTF-8") from exc
             name = file.get("name") or "campaign.yaml"
             campaign, created = await in_session(
-                deps.db, lambda s: campaign_yaml.apply_campaign_yaml(s, actor.org_id, text, source=name)
+                deps.db,
+                lambda s: campaign_yaml.apply_campaign_yaml(
+                    s, actor.org_id, text, source=name, actor=_admin(s, actor)
+                ),
             )
         except campaign_yaml.CampaignYamlError as exc:
             await ack(response_action="errors", errors={"file": "\n".join(exc.errors[:10])[:1900]})
@@ -366,7 +369,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         def save(session: Session) -> Campaign:
             _admin(session, actor)
             campaign = campaigns.get_campaign(session, actor.org_id, str(campaign_id))
-            return campaigns.update_assignment_settings(session, campaign, **new)
+            return campaigns.update_assignment_settings(
+                session, campaign, actor=_admin(session, actor), **new
+            )
 
         try:
             campaign = await in_session(deps.db, save)

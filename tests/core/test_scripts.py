@@ -20,7 +20,7 @@ from core.scripts import (
 )
 from storage import Database
 from storage.models import Contact, InteractionStep
-from tests.core.factories import add_contacts
+from tests.core.factories import add_contacts, org_admin
 
 
 def test_placeholders_are_read_and_double_braces_are_literal() -> None:
@@ -151,7 +151,7 @@ def test_replace_tree_refuses_a_launched_campaign_and_writes_nothing(db: Databas
     with db.session() as session:
         campaign = create_campaign(session, org_id, title="Live", initial_script="Hi {firstName}")
         add_contacts(session, campaign, 1)
-        launch_campaign(session, campaign)
+        launch_campaign(session, campaign, actor=org_admin(session, org_id))
     with pytest.raises(Refused, match="is launched: its script cannot change"):
         with db.session() as session:
             replace_tree(session, session.merge(campaign), _tree())

@@ -24,16 +24,19 @@ async def launched(db: Database, api: DiscordStandIn, tmp_path: Path) -> None:
     """The owner enters first (owns the organization); a launched campaign with two contacts."""
     await ask(api, OWNER_ID, "help")
     with db.session() as session:
-        campaign, _ = campaign_yaml.apply_campaign_yaml(
-            session, orgs.default_organization(session).id, CAMPAIGN_YAML
-        )
+        org = orgs.default_organization(session)
+        operator = orgs.command_line_user(session, org, "tests")
+        campaign, _ = campaign_yaml.apply_campaign_yaml(session, org.id, CAMPAIGN_YAML, actor=operator)
         campaign_id = campaign.id
     csv = tmp_path / "contacts.csv"
     csv.write_text("first name,cell\nAnn,+12125550101\nBob,+12125550102\n")
     assert import_contacts(db, campaign_id, csv).imported == 2
     with db.session() as session:
+        org = orgs.default_organization(session)
         campaigns.launch_campaign(
-            session, campaigns.get_campaign(session, orgs.default_organization(session).id, str(campaign_id))
+            session,
+            campaigns.get_campaign(session, org.id, str(campaign_id)),
+            actor=orgs.command_line_user(session, org, "tests"),
         )
 
 
