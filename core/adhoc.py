@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from core.assignment import ensure_member
 from core.conversations import owned_contact
 from core.errors import Refused
-from core.messages import contact_zone, queue_outbound
+from core.messages import check_sms_body, contact_zone, queue_outbound
 from core.optouts import is_opted_out, normalize_or_refuse
 from core.phones import mask, zone_for_number
 from core.sending import outside_hours
@@ -121,6 +121,7 @@ def send_adhoc(
     body = (body or "").strip()
     if not body:
         raise Refused("the text is empty: write the message to send")
+    check_sms_body(body)
     cell = normalize_or_refuse(cell_raw)
     if is_opted_out(session, user.organization_id, cell):
         raise Refused(f"{mask(cell)} opted out of texts from this organization: it is never texted again")

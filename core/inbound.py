@@ -40,7 +40,7 @@ from sqlalchemy.orm.util import identity_key
 
 from core.adhoc import adhoc_campaign, adhoc_contact
 from core.escalation import holders
-from core.messages import queue_outbound
+from core.messages import queue_outbound, sms_body_problem
 from core.notices import add_notice
 from core.optouts import is_opted_out, opt_out
 from core.orgs import default_organization
@@ -323,7 +323,9 @@ def _receive(
         conn.execute(_UPDATE_CONTACT, {"contact_pk": found.contact_id, **changes})
         opt_out(session, found.organization_id, cell, source="keyword", reason=body.strip())
         _sync_contact(session, found.contact_id, {**changes, "opted_out": True, "status": "closed"})
-        if found.optout_confirmation and not found.was_out:
+        # A confirmation too long for one SMS is left out: the webhook must not fail over a setting.
+        confirmation = found.optout_confirmation
+        if confirmation and not found.was_out and sms_body_problem(confirmation) is None:
             contact = session.get(Contact, found.contact_id, populate_existing=True)
             campaign = session.get(Campaign, found.campaign_id)
             assert contact is not None and campaign is not None
