@@ -329,9 +329,7 @@ def _receive(
             contact = session.get(Contact, found.contact_id, populate_existing=True)
             campaign = session.get(Campaign, found.campaign_id)
             assert contact is not None and campaign is not None
-            queue_outbound(
-                session, contact, found.optout_confirmation, user_id=None, campaign=campaign, now=now
-            )
+            queue_outbound(session, contact, confirmation, user_id=None, campaign=campaign, now=now)
         _tell(session, "optout", found, found.assigned_user_id, body, media, message_id)
         return InboundResult(True, found.contact_id, found.campaign_id, True, message_id)
     if found.was_out:
