@@ -6,8 +6,10 @@ settings, canned responses and tags. Its title (texters and join messages know i
 (contacts' zones were derived from it at import), custom fields and script (answers are recorded against
 its steps) are fixed. An archived campaign changes no more.
 
-Titles are unique per organization among campaigns that are not archived. ``kind == "adhoc"`` campaigns
-are the organization's hidden home for ad-hoc texts: they are never listed or found by reference here.
+Titles are unique per organization among campaigns that are not archived. The one ``kind == "adhoc"``
+campaign of an organization holds its ad-hoc texts (seed 001) under the reserved title ``ADHOC_TITLE``: it
+is listed and found by id or title like any campaign (so ``link replies`` and Send Replies reach the
+replies waiting there), but it is never edited, launched or archived.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from storage.models import (
 from storage.types import utcnow
 
 STATUSES = ("draft", "launched", "archived")
+# The ad-hoc campaign's title: stable, so commands can name it (``/textbank link replies "ad-hoc texts"``).
+ADHOC_TITLE = "ad-hoc texts"
 CONTACT_STATUSES = ("needs_message", "messaged", "needs_response", "convo", "closed")
 MAX_TITLE = 200
 MINUTES_PER_DAY = 24 * 60
@@ -82,7 +86,9 @@ class CampaignSummary:
 
 
 def _visible(org_id: int) -> Select[Campaign]:
-    return select(Campaign).where(Campaign.organization_id == org_id, Campaign.kind == "campaign")
+    return select(Campaign).where(
+        Campaign.organization_id == org_id, Campaign.kind.in_(("campaign", "adhoc"))
+    )
 
 
 def get_campaign(session: Session, org_id: int, ref: str) -> Campaign:
@@ -223,6 +229,8 @@ def check_title(title: object) -> str:
     title = title.strip()
     if len(title) > MAX_TITLE:
         raise Refused(f"the title is longer than {MAX_TITLE} characters: shorten it")
+    if title.casefold() == ADHOC_TITLE.casefold():
+        raise Refused(f"{title!r} is the title of the organization's ad-hoc texts: pick another title")
     return title
 
 

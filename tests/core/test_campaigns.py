@@ -98,7 +98,7 @@ def test_get_campaign_by_id_or_title_and_refusals(db: Database, org_id: int) -> 
     campaign = _draft(db, org_id, "Spring canvass")
     with db.session() as session:
         numeric = create_campaign(session, org_id, title="2024")
-        adhoc = make_campaign(session, org_id, title="ad-hoc", kind="adhoc")
+        adhoc = make_campaign(session, org_id, title="ad-hoc texts", kind="adhoc")
         archived = [make_campaign(session, org_id, title="Old", status="archived") for _ in range(2)]
     with db.read() as session:
         assert get_campaign(session, org_id, str(campaign.id)).id == campaign.id
@@ -108,26 +108,29 @@ def test_get_campaign_by_id_or_title_and_refusals(db: Database, org_id: int) -> 
             get_campaign(session, org_id, "Spring canvas")
         with pytest.raises(NotFound, match="see `textbank campaign list`"):
             get_campaign(session, org_id, "nothing like it")
-        with pytest.raises(NotFound):
-            get_campaign(session, org_id, str(adhoc.id))
-        with pytest.raises(NotFound):
-            get_campaign(session, org_id, "ad-hoc")
+        # The ad-hoc texts are found by id and by their title, as `campaign list` shows them.
+        assert get_campaign(session, org_id, str(adhoc.id)).id == adhoc.id
+        assert get_campaign(session, org_id, "ad-hoc texts").id == adhoc.id
         ids = ", ".join(str(c.id) for c in archived)
         with pytest.raises(Refused, match=f"2 campaigns are titled 'Old' \\(ids {ids}\\): name the one"):
             get_campaign(session, org_id, "Old")
 
 
-def test_list_campaigns_counts_contacts_and_skips_adhoc(db: Database, org_id: int) -> None:
+def test_list_campaigns_counts_contacts_and_shows_the_adhoc_texts(db: Database, org_id: int) -> None:
     with db.session() as session:
         a = create_campaign(session, org_id, title="A")
         b = create_campaign(session, org_id, title="B")
-        make_campaign(session, org_id, title="home", kind="adhoc")
+        make_campaign(session, org_id, title="ad-hoc texts", kind="adhoc")
         add_contacts(session, a, 3)
         add_contacts(session, a, 2, status="closed", opted_out=True, first=10)
         add_contacts(session, b, 1, status="needs_response")
     with db.read() as session:
         summaries = list_campaigns(session, org_id, actor=org_admin(session, org_id))
-        assert [s.campaign.title for s in summaries] == ["A", "B"]
+        assert [(s.campaign.title, s.campaign.kind) for s in summaries] == [
+            ("A", "campaign"),
+            ("B", "campaign"),
+            ("ad-hoc texts", "adhoc"),
+        ]
     assert summaries[0].contacts == 5 and summaries[0].opted_out == 2
     assert summaries[0].by_status == {"needs_message": 3, "closed": 2}
     assert summaries[1].by_status == {"needs_response": 1}
