@@ -9,7 +9,7 @@ The format (every key but ``title`` may be left out; what is left out takes its 
     custom_fields: [pollingPlace]          # names scripts may use beside the built-in placeholders
     assignment: {dynamic_initials: true, initials_batch_size: 200, replies_before_initials: false,
                  max_initials_per_texter: null, dynamic_replies: false, replies_batch_size: 200,
-                 release_unhandled_after_minutes: null}
+                 release_unhandled_after_minutes: null, reply_reminder_minutes: 10}   # 0 = no reminders
     script:
       initial: "Hi {firstName}, it's {texterName} ..."
       question: Can we count on your vote?
@@ -296,6 +296,19 @@ def _parse(text: str, source: str) -> tuple[CampaignSpec | None, list[_Problem]]
             checked = reader.check(node, path, core_campaigns.check_assignment_setting, key, value)
             if checked is not _INVALID:
                 spec.assignment[key] = checked
+        if "reply_reminder_minutes" in settings or "release_unhandled_after_minutes" in settings:
+            key = (
+                "reply_reminder_minutes"
+                if "reply_reminder_minutes" in settings
+                else "release_unhandled_after_minutes"
+            )
+            reader.check(
+                settings[key],
+                f"assignment.{key}",
+                core_campaigns.check_reminder_before_release,
+                spec.assignment["reply_reminder_minutes"],
+                spec.assignment["release_unhandled_after_minutes"],
+            )
     if "script" in top:
         spec.script = _read_script(reader, top["script"])
     if "canned_responses" in top:

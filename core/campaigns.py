@@ -54,6 +54,7 @@ ASSIGNMENT_FIELDS = (
     "dynamic_replies",
     "replies_batch_size",
     "release_unhandled_after_minutes",
+    "reply_reminder_minutes",
 )
 # The column defaults, for a YAML file that leaves a setting out.
 ASSIGNMENT_DEFAULTS: dict[str, Any] = {
@@ -64,6 +65,8 @@ ASSIGNMENT_DEFAULTS: dict[str, Any] = {
 _BOOL_SETTINGS = {"dynamic_initials", "replies_before_initials", "dynamic_replies"}
 _POSITIVE_SETTINGS = {"initials_batch_size", "replies_batch_size"}
 _OPTIONAL_POSITIVE_SETTINGS = {"max_initials_per_texter", "release_unhandled_after_minutes"}
+# 0 turns the setting off.
+_NON_NEGATIVE_SETTINGS = {"reply_reminder_minutes"}
 
 DRAFT_FIELDS = ("title", "description", "timezone", "hours_start", "hours_end", "custom_fields")
 LAUNCHED_FIELDS = ("description", "hours_start", "hours_end")
@@ -279,7 +282,29 @@ def check_assignment_setting(name: str, value: Any) -> Any:
             allowed = " or null for no limit" if name in _OPTIONAL_POSITIVE_SETTINGS else ""
             raise Refused(f"{name} must be a whole number of at least 1{allowed} (got {value!r})")
         return value
+    if name in _NON_NEGATIVE_SETTINGS:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise Refused(f"{name} must be a whole number of minutes, or 0 for off (got {value!r})")
+        return value
     raise Refused(f"unknown assignment setting {name!r}: use one of {', '.join(ASSIGNMENT_FIELDS)}")
+
+
+def check_reminder_before_release(reminder_minutes: int, release_minutes: int | None) -> None:
+    """A reply reminder (when on) must come before Release Unhandled Replies (when on) takes the replies."""
+    if reminder_minutes and release_minutes is not None and reminder_minutes >= release_minutes:
+        raise Refused(
+            f"reply_reminder_minutes ({reminder_minutes}) must be less than release_unhandled_after_minutes "
+            f"({release_minutes}): a texter is reminded of their waiting replies before they are released; "
+            "give a shorter reminder, or 0 to turn reminders off"
+        )
+
+
+def _check_assignment_together(campaign: Campaign, checked: dict[str, Any]) -> None:
+    """The settings that depend on each other, as they will be once ``checked`` is applied."""
+    check_reminder_before_release(
+        checked.get("reply_reminder_minutes", campaign.reply_reminder_minutes),
+        checked.get("release_unhandled_after_minutes", campaign.release_unhandled_after_minutes),
+    )
 
 
 def _lock_titles(session: Session, org_id: int) -> None:
@@ -394,6 +419,7 @@ def update_campaign(session: Session, campaign: Campaign, *, actor: User, **fiel
     if "description" in values and not isinstance(values["description"], str):
         raise Refused("the description must be text")
     checked_assignment = {name: check_assignment_setting(name, v) for name, v in assignment.items()}
+    _check_assignment_together(campaign, checked_assignment)
     if values.get("title", campaign.title) != campaign.title:
         _lock_titles(session, campaign.organization_id)
         _check_title_free(session, campaign.organization_id, values["title"], except_id=campaign.id)
@@ -412,6 +438,7 @@ def update_assignment_settings(
     require_org_admin(actor, campaign.organization_id)
     _refuse_archived(campaign)
     checked = {name: check_assignment_setting(name, value) for name, value in settings.items()}
+    _check_assignment_together(campaign, checked)
     for name, value in checked.items():
         setattr(campaign, name, value)
     session.flush()

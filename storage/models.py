@@ -149,6 +149,8 @@ class Campaign(Base):
     dynamic_replies: Mapped[bool] = mapped_column(Boolean, default=False)
     replies_batch_size: Mapped[int] = mapped_column(Integer, default=200)
     release_unhandled_after_minutes: Mapped[int | None] = mapped_column(Integer)
+    # A texter holding replies unanswered this long gets a reminder (before the release above); 0 = off.
+    reply_reminder_minutes: Mapped[int] = mapped_column(Integer, default=10)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -164,6 +166,16 @@ class CampaignTexter(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     max_initials: Mapped[int | None] = mapped_column(Integer)
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReplyReminder(Base):
+    """When a texter was last reminded of the replies they hold in a campaign (``core.reminders``)."""
+
+    __tablename__ = "reply_reminders"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    reminded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class JoinToken(Base):
