@@ -12,7 +12,18 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import assignment, campaign_yaml, campaigns, export, joining, optouts, orgs, releases, stats
+from core import (
+    assignment,
+    campaign_yaml,
+    campaigns,
+    dashboard,
+    export,
+    joining,
+    optouts,
+    orgs,
+    releases,
+    stats,
+)
 from core.errors import Forbidden
 from storage import Database
 from storage.models import Campaign, CampaignTexter, Contact, JoinToken, OptOut, User
@@ -101,6 +112,7 @@ ADMIN_ACTIONS: dict[str, Action] = {
     "opt-out count": lambda s, a, w: optouts.count_optouts(s, w.org_id, actor=a),
     "opt-out page": lambda s, a, w: optouts.optout_page(s, a),
     "admin add": lambda s, a, w: orgs.set_role(s, a, _user(s, w.texter_id), "admin"),
+    "dashboard": lambda s, a, w: dashboard.admin_dashboard(s, a),
 }
 
 
@@ -149,7 +161,7 @@ def test_the_command_line_owner_does_every_admin_action(db: Database, name: str)
 
 
 # These act on the acting admin's own organization whatever they are given, so no other one is reachable.
-OWN_ORGANIZATION_ONLY = {"opt-out page"}
+OWN_ORGANIZATION_ONLY = {"opt-out page", "dashboard"}
 
 
 @pytest.mark.parametrize("name", sorted(set(ADMIN_ACTIONS) - OWN_ORGANIZATION_ONLY))

@@ -199,3 +199,28 @@ def test_an_opt_out_import_cancels_queued_texts(db: Database, org_id: int) -> No
     waiting = queued_text(db, campaign, cell, "hello")
     import_optouts(db, org_id, io.BytesIO(f"cell\n{cell}\n".encode()))
     assert message_states(db, [waiting])[0][0] == "failed"
+
+
+def test_optout_page_pages_newest_first_for_admins_only(db: Database, org_id: int) -> None:
+    from core.errors import Forbidden, Refused
+    from core.optouts import optout_page
+    from tests.core.factories import make_texter
+
+    with db.session() as session:
+        admin = org_admin(session, org_id)
+        for n in range(5):
+            opt_out(session, org_id, f"+1212555010{n}", source="admin", actor=admin)
+        first = optout_page(session, admin, page=1, per_page=2)
+        assert (first.total, first.pages, first.has_next, first.first_number) == (5, 3, True, 1)
+        last = optout_page(session, admin, page=3, per_page=2)
+        assert [row.cell for row in last.items] == ["+12125550100"] and not last.has_next
+        assert last.first_number == 5
+        with pytest.raises(Refused, match="there is no page 4: the opt-out list has 3 pages"):
+            optout_page(session, admin, page=4, per_page=2)
+        with pytest.raises(Forbidden):
+            optout_page(session, make_texter(session, org_id))
+        other = Organization(name="elsewhere", optout_phrases=[])
+        session.add(other)
+        session.flush()
+        empty = optout_page(session, org_admin(session, other.id))  # always the actor's own list
+        assert (empty.items, empty.total, empty.pages, empty.first_number) == ([], 0, 1, 0)
