@@ -16,6 +16,7 @@ from core import (
     assignment,
     campaign_yaml,
     campaigns,
+    connect,
     dashboard,
     export,
     joining,
@@ -26,7 +27,7 @@ from core import (
 )
 from core.errors import Forbidden
 from storage import Database
-from storage.models import Campaign, CampaignTexter, Contact, JoinToken, OptOut, User
+from storage.models import Campaign, CampaignTexter, ConnectCode, Contact, JoinToken, OptOut, User
 from tests.core.factories import (
     add_contacts,
     add_texter,
@@ -113,6 +114,7 @@ ADMIN_ACTIONS: dict[str, Action] = {
     "opt-out page": lambda s, a, w: optouts.optout_page(s, a),
     "admin add": lambda s, a, w: orgs.set_role(s, a, _user(s, w.texter_id), "admin"),
     "dashboard": lambda s, a, w: dashboard.admin_dashboard(s, a),
+    "connect code": lambda s, a, w: connect.create_connect_code(s, a, platform="slack"),
 }
 
 
@@ -131,6 +133,7 @@ def _fingerprint(db: Database, w: World) -> tuple[Any, ...]:
             tuple(s.execute(select(CampaignTexter.user_id, CampaignTexter.max_initials)).all()),
             s.scalar(select(func.count()).select_from(OptOut)),
             s.scalar(select(func.count()).select_from(JoinToken)),
+            s.scalar(select(func.count()).select_from(ConnectCode)),
             s.execute(select(User.role).where(User.id == w.texter_id)).scalar(),
         )
 
@@ -161,7 +164,7 @@ def test_the_command_line_owner_does_every_admin_action(db: Database, name: str)
 
 
 # These act on the acting admin's own organization whatever they are given, so no other one is reachable.
-OWN_ORGANIZATION_ONLY = {"opt-out page", "dashboard"}
+OWN_ORGANIZATION_ONLY = {"opt-out page", "dashboard", "connect code"}
 
 
 @pytest.mark.parametrize("name", sorted(set(ADMIN_ACTIONS) - OWN_ORGANIZATION_ONLY))
