@@ -9,8 +9,10 @@ Numbers are whole: this is an admin's view.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, exists, false, func, select, true
 from sqlalchemy.orm import Session
@@ -86,6 +88,14 @@ def _name(first: str, last: str) -> str:
     return f"{first} {last}".strip()
 
 
+def _count(
+    session: Session, model: type[Contact] | type[Message], campaign_id: Any, where: Sequence[Any]
+) -> int:
+    """How many rows of ``model`` (joined to their campaign) match ``where``."""
+    query = select(func.count()).select_from(model).join(Campaign, Campaign.id == campaign_id)
+    return int(session.scalar(query.where(*where)) or 0)
+
+
 def _waiting(
     session: Session, org_id: int, condition: ColumnElement[bool], items: int
 ) -> tuple[int, list[WaitingConversation]]:
@@ -96,12 +106,7 @@ def _waiting(
         Contact.opted_out == false(),
         condition,
     )
-    count = session.scalar(
-        select(func.count())
-        .select_from(Contact)
-        .join(Campaign, Campaign.id == Contact.campaign_id)
-        .where(*where)
-    )
+    count = _count(session, Contact, Contact.campaign_id, where)
     rows = session.execute(
         select(
             Contact.id,
@@ -119,7 +124,7 @@ def _waiting(
         .order_by(Contact.last_inbound_at.is_(None), Contact.last_inbound_at, Contact.id)
         .limit(items)
     ).all()
-    return int(count or 0), [
+    return count, [
         WaitingConversation(
             contact_id=row[0],
             campaign_id=row[1],
@@ -135,12 +140,7 @@ def _waiting(
 
 def _unknown_sends(session: Session, org_id: int, items: int) -> tuple[int, list[UnknownSend]]:
     where = (Message.status == "unknown", Campaign.organization_id == org_id)
-    count = session.scalar(
-        select(func.count())
-        .select_from(Message)
-        .join(Campaign, Campaign.id == Message.campaign_id)
-        .where(*where)
-    )
+    count = _count(session, Message, Message.campaign_id, where)
     rows = session.execute(
         select(Message, Campaign.title, Contact.first_name, Contact.last_name, User.name)
         .join(Campaign, Campaign.id == Message.campaign_id)
@@ -166,7 +166,7 @@ def _unknown_sends(session: Session, org_id: int, items: int) -> tuple[int, list
                 reason=message.error_message,
             )
         )
-    return int(count or 0), sends
+    return count, sends
 
 
 def admin_dashboard(session: Session, actor: User, *, items: int = DEFAULT_ITEMS) -> AdminDashboard:

@@ -29,25 +29,12 @@ def desk(db, org_id):
     with db.session() as s:
         tess = make_texter(s, org_id, "Tess")
         campaign = make_launched_campaign(s, org_id, 0, title="GOTV", reply_reminder_minutes=10)
+        held = {"status": "needs_response", "assigned_to": tess}
+        # A later row update (a tag, a send attempt) does not restart the clock: last_message_at is newer.
         old = add_contacts(
-            s,
-            campaign,
-            2,
-            status="needs_response",
-            assigned_to=tess,
-            last_inbound_at=NOON - timedelta(minutes=12),
-            # A later row update (a tag, a send attempt) does not restart the clock.
-            last_message_at=NOON - timedelta(minutes=1),
+            s, campaign, 2, **held, last_inbound_at=NOON - timedelta(minutes=12), last_message_at=NOON
         )
-        new = add_contacts(
-            s,
-            campaign,
-            1,
-            first=10,
-            status="needs_response",
-            assigned_to=tess,
-            last_inbound_at=NOON - timedelta(minutes=5),
-        )
+        new = add_contacts(s, campaign, 1, first=10, **held, last_inbound_at=NOON - timedelta(minutes=5))
     return db, campaign, tess, [c.id for c in old], new[0].id
 
 
