@@ -80,6 +80,7 @@ def prepare(db: Database, texters: int, per_texter: int) -> tuple[int, list[str]
         campaign = campaigns.create_campaign(
             session,
             org.id,
+            actor=orgs.command_line_user(session, org, "bench"),
             title=f"bench {uuid.uuid4().hex[:6]}",
             hours_start=0,
             hours_end=0,

@@ -494,6 +494,7 @@ def apply_campaign_yaml(
         campaign = core_campaigns.create_campaign(
             session,
             org_id,
+            actor=actor,
             title=spec.title,
             description=spec.description,
             timezone=spec.timezone,

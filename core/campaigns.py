@@ -331,6 +331,7 @@ def create_campaign(
     session: Session,
     org_id: int,
     *,
+    actor: User,
     title: str,
     description: str = "",
     timezone: str = "America/New_York",
@@ -339,7 +340,8 @@ def create_campaign(
     initial_script: str | None = None,
     custom_fields: Iterable[str] = (),
 ) -> Campaign:
-    """A new draft campaign (with a root script step when ``initial_script`` is given)."""
+    """An admin's new draft campaign (with a root script step when ``initial_script`` is given)."""
+    require_org_admin(actor, org_id)
     title = check_title(title)
     timezone = check_timezone(timezone)
     hours_start, hours_end = check_hours(hours_start, hours_end)

@@ -80,6 +80,7 @@ def create_cmd(
         campaign = core_campaigns.create_campaign(
             session,
             org_id(session),
+            actor=cli_actor(session),
             title=title,
             description=description,
             timezone=timezone,

@@ -197,6 +197,7 @@ class CampaignForm(discord.ui.Modal, title="New campaign"):
                 campaign = campaigns.create_campaign(
                     session,
                     actor.org_id,
+                    actor=actor.user(session),
                     title=values["name"],
                     description=values["description"],
                     timezone=values["zone"] or "America/New_York",

@@ -232,6 +232,7 @@ def _campaign_new(session: Session, actor: Actor, values: dict[str, dict[str, An
     return campaigns.create_campaign(
         session,
         actor.org_id,
+        actor=orgs.get_user(session, actor.user_id),
         title=get("title"),
         description=get("description"),
         timezone=get("timezone") or "America/New_York",

@@ -12,7 +12,7 @@ from core.errors import Forbidden, Refused
 from core.inbound import receive_inbound
 from core.optouts import opt_out
 from storage.models import Campaign, Contact, Message, Notice, User
-from tests.core.factories import add_contacts, at, make_launched_campaign, make_texter
+from tests.core.factories import add_contacts, at, make_launched_campaign, make_texter, org_admin
 
 NOON_NY = at(2024, 7, 15, 12, 0, "America/New_York")
 LATER = at(2024, 7, 15, 12, 10, "America/New_York")
@@ -251,4 +251,4 @@ def test_no_campaign_may_take_the_adhoc_title(db, org_id):
 
     with pytest.raises(Refused, match="is the title of the organization's ad-hoc texts"):
         with db.session() as s:
-            create_campaign(s, org_id, title="Ad-hoc Texts")
+            create_campaign(s, org_id, actor=org_admin(s, org_id), title="Ad-hoc Texts")

@@ -93,6 +93,7 @@ ADMIN_ACTIONS: dict[str, Action] = {
     "campaign settings": lambda s, a, w: campaigns.update_campaign(
         s, _campaign(s, w.live_id), actor=a, description="changed"
     ),
+    "campaign new": lambda s, a, w: campaigns.create_campaign(s, w.org_id, actor=a, title="New"),
     "campaign apply": lambda s, a, w: campaign_yaml.apply_campaign_yaml(s, w.org_id, YAML, actor=a),
     "join link": lambda s, a, w: joining.create_join_token(s, a, _campaign(s, w.live_id), "initials"),
     "manual assignment": lambda s, a, w: assignment.assign_initials(

@@ -37,7 +37,7 @@ def _get(db: Database, campaign_id: int) -> Campaign:
 
 def _draft(db: Database, org_id: int, title: str = "GOTV", **kwargs) -> Campaign:
     with db.session() as session:
-        return create_campaign(session, org_id, title=title, **kwargs)
+        return create_campaign(session, org_id, actor=org_admin(session, org_id), title=title, **kwargs)
 
 
 def test_create_campaign_defaults_and_initial_script(db: Database, org_id: int) -> None:
@@ -66,7 +66,7 @@ def test_create_campaign_refusals_write_nothing(db: Database, org_id: int, kwarg
     args = {"title": "GOTV", **kwargs}
     with pytest.raises(Refused) as info:
         with db.session() as session:
-            create_campaign(session, org_id, **args)
+            create_campaign(session, org_id, actor=org_admin(session, org_id), **args)
     assert expected in info.value.reason
     with db.read() as session:
         assert list_campaigns(session, org_id, actor=org_admin(session, org_id)) == []
@@ -82,7 +82,7 @@ def test_titles_are_unique_among_live_campaigns_only(db: Database, org_id: int) 
     # Another organization may use the same title.
     with db.session() as session:
         other = make_org(session)
-        create_campaign(session, other.id, title="GOTV")
+        create_campaign(session, other.id, actor=org_admin(session, other.id), title="GOTV")
     # The live one is meant by its title; the archived one stays reachable by id.
     with db.read() as session:
         assert get_campaign(session, org_id, "GOTV").id == second.id
@@ -97,7 +97,7 @@ def test_titles_are_unique_among_live_campaigns_only(db: Database, org_id: int) 
 def test_get_campaign_by_id_or_title_and_refusals(db: Database, org_id: int) -> None:
     campaign = _draft(db, org_id, "Spring canvass")
     with db.session() as session:
-        numeric = create_campaign(session, org_id, title="2024")
+        numeric = create_campaign(session, org_id, actor=org_admin(session, org_id), title="2024")
         adhoc = make_campaign(session, org_id, title="ad-hoc texts", kind="adhoc")
         archived = [make_campaign(session, org_id, title="Old", status="archived") for _ in range(2)]
     with db.read() as session:
@@ -118,8 +118,8 @@ def test_get_campaign_by_id_or_title_and_refusals(db: Database, org_id: int) -> 
 
 def test_list_campaigns_counts_contacts_and_shows_the_adhoc_texts(db: Database, org_id: int) -> None:
     with db.session() as session:
-        a = create_campaign(session, org_id, title="A")
-        b = create_campaign(session, org_id, title="B")
+        a = create_campaign(session, org_id, actor=org_admin(session, org_id), title="A")
+        b = create_campaign(session, org_id, actor=org_admin(session, org_id), title="B")
         make_campaign(session, org_id, title="ad-hoc texts", kind="adhoc")
         add_contacts(session, a, 3)
         add_contacts(session, a, 2, status="closed", opted_out=True, first=10)
@@ -173,7 +173,9 @@ def test_dropping_a_custom_field_a_script_uses_is_refused(db: Database, org_id: 
 
 def _launched(db: Database, org_id: int) -> Campaign:
     with db.session() as session:
-        campaign = create_campaign(session, org_id, title="Live", initial_script="Hi {firstName}")
+        campaign = create_campaign(
+            session, org_id, actor=org_admin(session, org_id), title="Live", initial_script="Hi {firstName}"
+        )
         add_contacts(session, campaign, 2)
         return launch_campaign(session, campaign, actor=org_admin(session, org_id))
 
@@ -392,7 +394,7 @@ def test_concurrent_creates_of_one_title_make_one_campaign(db: Database, org_id:
         barrier.wait()
         try:
             with db.session() as session:
-                create_campaign(session, org_id, title="Same")
+                create_campaign(session, org_id, actor=org_admin(session, org_id), title="Same")
             outcomes.append("created")
         except Refused as exc:
             outcomes.append(exc.reason)

@@ -28,7 +28,7 @@ def make_campaign(
     db: Database, org_id: int, title: str = "Spring canvass", tz: str = "America/New_York"
 ) -> int:
     with db.session() as session:
-        return create_campaign(session, org_id, title=title, timezone=tz).id
+        return create_campaign(session, org_id, actor=org_admin(session, org_id), title=title, timezone=tz).id
 
 
 def csv_bytes(text: str, encoding: str = "utf-8") -> io.BytesIO:

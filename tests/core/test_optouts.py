@@ -16,7 +16,7 @@ from tests.core.factories import org_admin
 
 def seed_campaign(db: Database, org_id: int, title: str, cells: list[str]) -> int:
     with db.session() as session:
-        campaign_id = create_campaign(session, org_id, title=title).id
+        campaign_id = create_campaign(session, org_id, actor=org_admin(session, org_id), title=title).id
     data = "first_name,cell\n" + "".join(f"P{i},{cell}\n" for i, cell in enumerate(cells))
     import_contacts(db, campaign_id, io.BytesIO(data.encode()))
     return campaign_id
@@ -79,7 +79,7 @@ def test_opted_out_numbers_are_skipped_by_later_contact_imports(db: Database, or
     with db.session() as session:
         opt_out(session, org_id, "+13125550009", source="keyword")
     with db.session() as session:
-        campaign_id = create_campaign(session, org_id, title="Later").id
+        campaign_id = create_campaign(session, org_id, actor=org_admin(session, org_id), title="Later").id
     summary = import_contacts(db, campaign_id, io.BytesIO(b"first_name,cell\nA,3125550009\nB,3125550010\n"))
     assert summary.imported == 1 and summary.skipped["opted_out"] == 1
 
