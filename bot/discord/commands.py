@@ -38,7 +38,7 @@ from core import (
     stats,
 )
 from core.errors import Refused
-from storage.models import Campaign
+from storage.models import Campaign, User
 
 MAX_YAML_BYTES = 1024 * 1024
 MAX_CSV_BYTES = 512 * 1024 * 1024
@@ -102,8 +102,8 @@ def lines_embed(title: str, lines: list[str], total: int | None = None) -> disco
     return discord.Embed(title=title[:256], description="\n".join(shown) or "nothing yet", colour=GREY)
 
 
-def stats_reply(session: Session, found: Campaign) -> Reply:
-    result = stats.campaign_stats(session, found)
+def stats_reply(session: Session, found: Campaign, user: User) -> Reply:
+    result = stats.campaign_stats(session, found, actor=user)
     embed = discord.Embed(
         title=found.title[:256], description=f"{result.sent_percent:.0f}% sent", colour=GREY
     )
@@ -122,8 +122,8 @@ def stats_reply(session: Session, found: Campaign) -> Reply:
     return Reply(embed=embed)
 
 
-def texters_reply(session: Session, found: Campaign) -> Reply:
-    rows = stats.texter_counts(session, found)
+def texters_reply(session: Session, found: Campaign, user: User) -> Reply:
+    rows = stats.texter_counts(session, found, actor=user)
     lines = [
         f"**{esc(r.name)}**: {r.unsent_initials} unsent, {r.unhandled_replies} unhandled replies, "
         f"max {'none' if r.max_initials is None else r.max_initials}"
@@ -140,9 +140,10 @@ async def campaign_names(interaction: discord.Interaction, current: str) -> list
     def names(session: Session) -> list[tuple[int, str]]:
         org = orgs.organization_for_workspace(session, PLATFORM, guild)
         identity = orgs.find_identity(session, PLATFORM, guild, user)
-        if org is None or identity is None or not orgs.is_admin(orgs.get_user(session, identity.user_id)):
+        me = orgs.get_user(session, identity.user_id) if identity is not None else None
+        if org is None or me is None or not orgs.is_admin(me):
             return []
-        listed = campaigns.list_campaigns(session, org.id, include_archived=False)
+        listed = campaigns.list_campaigns(session, org.id, actor=me, include_archived=False)
         return [
             (s.campaign.id, s.campaign.title) for s in listed if current.lower() in s.campaign.title.lower()
         ]
@@ -196,6 +197,7 @@ class CampaignForm(discord.ui.Modal, title="New campaign"):
                 campaign = campaigns.create_campaign(
                     session,
                     actor.org_id,
+                    actor=actor.user(session),
                     title=values["name"],
                     description=values["description"],
                     timezone=values["zone"] or "America/New_York",
@@ -273,7 +275,9 @@ class TextbankGroup(app_commands.Group):
             try:
                 campaign, created = await in_db(
                     self.bot.db,
-                    lambda s: campaign_yaml.apply_campaign_yaml(s, actor.org_id, text, source=file.filename),
+                    lambda s: campaign_yaml.apply_campaign_yaml(
+                        s, actor.org_id, text, source=file.filename, actor=actor.user(s)
+                    ),
                 )
             except campaign_yaml.CampaignYamlError as exc:
                 return Reply(embed=refusal("\n".join(exc.errors[:15])).embed)
@@ -292,7 +296,7 @@ class TextbankGroup(app_commands.Group):
     async def campaign_list(self, interaction: discord.Interaction) -> None:
         def listing(session: Session, actor: Actor) -> discord.Embed:
             orgs.require_admin(actor.user(session))
-            rows = campaigns.list_campaigns(session, actor.org_id)
+            rows = campaigns.list_campaigns(session, actor.org_id, actor=actor.user(session))
             lines = [
                 f"`{s.campaign.id}` **{esc(s.campaign.title)}** {s.campaign.status}, {s.contacts:,} contacts"
                 for s in rows
@@ -314,11 +318,13 @@ class TextbankGroup(app_commands.Group):
         self,
         interaction: discord.Interaction,
         ref: str,
-        work: Callable[[Session, Campaign], Reply | str],
+        work: Callable[[Session, Campaign, User], Reply | str],
         write: bool = False,
     ) -> None:
         """An admin command on one campaign: the role checked and ``work`` run in the same transaction."""
-        await self._each(interaction, lambda s, actor: work(s, admin_campaign(s, actor, ref)), write)
+        await self._each(
+            interaction, lambda s, actor: work(s, admin_campaign(s, actor, ref), actor.user(s)), write
+        )
 
     async def _with_texter(
         self,
@@ -399,8 +405,8 @@ class TextbankGroup(app_commands.Group):
     @app_commands.autocomplete(campaign=campaign_names)
     @app_commands.describe(campaign=CAMPAIGN_OPTION)
     async def launch_command(self, interaction: discord.Interaction, campaign: str) -> None:
-        def work(session: Session, found: Campaign) -> Reply:
-            title = campaigns.launch_campaign(session, found).title
+        def work(session: Session, found: Campaign, user: User) -> Reply:
+            title = campaigns.launch_campaign(session, found, actor=user).title
             text = f"🚀 **{esc(title)}** is launched. Post a join message with `/textbank link initials`."
             return Reply(embed=discord.Embed(description=text, colour=GREEN))
 
@@ -410,8 +416,8 @@ class TextbankGroup(app_commands.Group):
     @app_commands.autocomplete(campaign=campaign_names)
     @app_commands.describe(campaign=CAMPAIGN_OPTION)
     async def archive_command(self, interaction: discord.Interaction, campaign: str) -> None:
-        def work(session: Session, found: Campaign) -> str:
-            return f"**{esc(campaigns.archive_campaign(session, found).title)}** is archived."
+        def work(session: Session, found: Campaign, user: User) -> str:
+            return f"**{esc(campaigns.archive_campaign(session, found, actor=user).title)}** is archived."
 
         await self._on_campaign(interaction, campaign, work, write=True)
 
@@ -456,9 +462,9 @@ class TextbankGroup(app_commands.Group):
             if given.get(unlimited) == 0:
                 given[unlimited] = None
 
-        def work(session: Session, found: Campaign) -> Reply:
+        def work(session: Session, found: Campaign, user: User) -> Reply:
             if given:
-                campaigns.update_assignment_settings(session, found, **given)
+                campaigns.update_assignment_settings(session, found, actor=user, **given)
             lines = [
                 f"{name.replace('_', ' ')}: **{getattr(found, name)}**"
                 for name in campaigns.ASSIGNMENT_FIELDS
@@ -606,7 +612,12 @@ class TextbankGroup(app_commands.Group):
             orgs.require_admin(actor.user(session))
             cell = optouts.normalize_or_refuse(number, self.bot.settings.default_region)
             added = optouts.opt_out(
-                session, actor.org_id, cell, source="admin", reason="added in Discord", user_id=actor.user_id
+                session,
+                actor.org_id,
+                cell,
+                source="admin",
+                reason="added in Discord",
+                actor=actor.user(session),
             )
             return f"{cell} {'is now' if added else 'was already'} on the opt-out list."
 
@@ -616,10 +627,14 @@ class TextbankGroup(app_commands.Group):
     async def optout_list(self, interaction: discord.Interaction) -> None:
         def work(session: Session, actor: Actor) -> Reply:
             orgs.require_admin(actor.user(session))
-            rows = optouts.list_optouts(session, actor.org_id, limit=LIST_LIMIT)
+            rows = optouts.list_optouts(session, actor.org_id, actor=actor.user(session), limit=LIST_LIMIT)
             lines = [f"`{o.cell}` {o.source}, {o.created_at:%Y-%m-%d}" for o in rows]
             return Reply(
-                embed=lines_embed("Opt-out list", lines, optouts.count_optouts(session, actor.org_id))
+                embed=lines_embed(
+                    "Opt-out list",
+                    lines,
+                    optouts.count_optouts(session, actor.org_id, actor=actor.user(session)),
+                )
             )
 
         await self._each(interaction, work)
