@@ -41,6 +41,8 @@ CONTACTS = "first name,last name,cell\n" + "\n".join(
 
 
 class World:
+    sender: OutboxSender
+
     def __init__(self, db: Database, slack: SlackStandIn, twilio: TwilioStandIn, web: WebServer) -> None:
         self.db, self.slack, self.twilio, self.web = db, slack, twilio, web
         self.http = aiohttp.ClientSession()
@@ -128,6 +130,7 @@ async def world(db: Database, db_url: str) -> AsyncIterator[World]:
     for part in (web, sender, component):
         await part.start()
     w = World(db, slack, twilio, web)
+    w.sender = sender
     yield w
     await w.http.close()
     for part in (component, sender, web):
@@ -259,5 +262,5 @@ async def test_a_campaign_from_yaml_to_replies(world: World) -> None:
             select(Contact.status, Contact.assigned_user_id).where(Contact.cell == bob)
         ).one()
     assert tuple(bob_row) == ("needs_response", None)
-    await asyncio.sleep(0.3)
+    await w.sender.drain()  # whatever is in the outbox has gone out
     assert len(w.twilio.messages()) == 7  # nothing sent twice, nothing extra
