@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from aiohttp import ClientSession, ClientTimeout, web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.group_commit import SEND_BATCH, SEND_WRITERS, GroupCommit
 from bot.slack.context import Actor, AdminChecks, db_executor, resolve_actor
+from bot.slack.requests import BadRequest, read_request
 from core.errors import Refused
 from storage.engine import Database
 
@@ -111,15 +114,20 @@ class SlackDeps:
             raise Refused("the uploaded file has no download link: upload it again")
         headers = {"Authorization": f"Bearer {self.client.token}"}
         size = 0
-        async with ClientSession(timeout=ClientTimeout(total=600)) as http:
-            async with http.get(url, headers=headers) as response:
-                if response.status != 200:
-                    raise Refused(f"Slack did not hand over the file (HTTP {response.status}): upload again")
-                async for chunk in response.content.iter_chunked(1 << 16):
-                    size += len(chunk)
-                    if size > limit:
-                        raise Refused(f"the file is larger than {limit // (1024 * 1024)} MiB: split it")
-                    sink.write(chunk)
+        try:
+            async with ClientSession(timeout=ClientTimeout(total=600)) as http:
+                async with http.get(url, headers=headers) as response:
+                    if response.status != 200:
+                        raise Refused(
+                            f"Slack did not hand over the file (HTTP {response.status}): upload again"
+                        )
+                    async for chunk in response.content.iter_chunked(1 << 16):
+                        size += len(chunk)
+                        if size > limit:
+                            raise Refused(f"the file is larger than {limit // (1024 * 1024)} MiB: split it")
+                        sink.write(chunk)
+        except (ClientError, TimeoutError) as exc:
+            raise Refused(f"could not download the file ({exc.__class__.__name__}): upload it again") from exc
         return size
 
 
@@ -156,17 +164,48 @@ def build_app(
     return app
 
 
-def events_handler(app: AsyncApp) -> Any:
-    """The aiohttp handler for ``POST /slack/events`` (Bolt checks the signature: 401 when it is wrong)."""
+def events_handler(app: AsyncApp, signing_secret: str = "") -> Any:
+    """The aiohttp handler for ``POST /slack/events`` (Bolt checks the signature: 401 when it is wrong).
+
+    A body Bolt or textbank cannot read (bot/slack/requests.py) is answered 400 with one log line, once
+    its signature is checked (401 when it is wrong, as Bolt would answer); a body that is not UTF-8 cannot
+    carry a Slack signature at all and is answered 400 at once.
+    """
+    verifier = SignatureVerifier(signing_secret) if signing_secret else None
+
+    def forged(raw: bytes, headers: Mapping[str, str]) -> bool:
+        if not _readable_timestamp(headers):
+            return True
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return False  # unverifiable (slack_sdk signs text), and 400 whoever sent it
+        return verifier is not None and not verifier.is_valid_request(raw, headers)
 
     async def handle(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+        raw = await request.read()
+        try:
+            bolt_request = read_request(raw, request.headers, request.query_string)
+        except BadRequest as exc:
+            if forged(raw, request.headers):
+                return web.json_response({"error": "invalid request"}, status=401)
+            log.warning("slack: refused a request with HTTP 400: %s", exc.reason)
+            return web.Response(status=400, text=f"bad request: {exc.reason}")
+        if not _readable_timestamp(request.headers):
+            return web.json_response({"error": "invalid request"}, status=401)
+        return await to_aiohttp_response(await app.async_dispatch(bolt_request))
 
     return handle
 
 
-def add_routes(web_app: web.Application, app: AsyncApp) -> None:
-    web_app.router.add_post("/slack/events", events_handler(app))
+def _readable_timestamp(headers: Mapping[str, str]) -> bool:
+    """Whether X-Slack-Request-Timestamp is a number: slack_sdk's verifier raises reading anything else."""
+    timestamp = headers.get("X-Slack-Request-Timestamp", "0")
+    return timestamp.isascii() and timestamp.isdigit() and len(timestamp) < 20
+
+
+def add_routes(web_app: web.Application, app: AsyncApp, signing_secret: str = "") -> None:
+    web_app.router.add_post("/slack/events", events_handler(app, signing_secret))
 
 
 class SlackComponent:
@@ -188,7 +227,7 @@ class SlackComponent:
 
     def add_routes(self, web_app: web.Application) -> None:
         """Serve ``POST /slack/events`` on the shared web app (HTTP mode; harmless in Socket Mode)."""
-        add_routes(web_app, self.app)
+        add_routes(web_app, self.app, self.settings.slack_signing_secret)
 
     @property
     def description(self) -> str:
