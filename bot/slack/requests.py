@@ -108,6 +108,8 @@ def payload_problem(body: Any) -> str | None:
     """What is wrong with a parsed payload for Bolt and textbank's listeners, or None."""
     if not isinstance(body, dict):
         return "the payload is not a JSON object"
+    if _holds_nul(body):  # no one types it in Slack, and PostgreSQL text cannot hold it
+        return "the payload holds a NUL character"
     for key in ("event", "view", "container", "message"):
         if key in body and not isinstance(body[key], dict):
             return f"{key} is not an object"
@@ -132,6 +134,22 @@ def payload_problem(body: Any) -> str | None:
         if event["type"] == "app_home_opened" and not _text(event.get("user")):
             return "event.user is missing"
     return None
+
+
+def _holds_nul(body: Any) -> bool:
+    """Whether any text in the payload holds NUL (walked without recursion: a payload may nest deep)."""
+    stack = [body]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def _command_problem(body: dict[str, Any]) -> str | None:

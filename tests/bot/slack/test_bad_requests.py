@@ -129,6 +129,7 @@ UNREADABLE = [
         "the slash command has no team_id",
     ),
     (slash_body("help", user_id=ADMIN).encode() + b"&text=\xff\xfe", "the body is not UTF-8"),
+    (slash_body("stats A\x00B", user_id=ADMIN), "the payload holds a NUL character"),
     (
         payload(
             {
