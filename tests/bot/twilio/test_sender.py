@@ -380,6 +380,16 @@ def test_rate_and_workers_are_read_and_checked_by_the_config() -> None:
 
     cfg = load_settings({"TEXTBANK_SMS_RATE": "2.5", "TEXTBANK_SMS_WORKERS": "8"}, env_file=None)
     assert (cfg.sms_rate, cfg.sms_workers) == (2.5, 8)
-    for bad in ({"TEXTBANK_SMS_RATE": "fast"}, {"TEXTBANK_SMS_WORKERS": "0"}, {"TEXTBANK_SMS_RATE": "-1"}):
+    for bad in (
+        {"TEXTBANK_SMS_RATE": "fast"},
+        {"TEXTBANK_SMS_WORKERS": "0"},
+        {"TEXTBANK_SMS_WORKERS": "99999999999999999999999"},
+        {"TEXTBANK_SMS_RATE": "-1"},
+        {"TEXTBANK_SMS_RATE": "nan"},
+        {"TEXTBANK_SMS_RATE": "inf"},
+    ):
         with pytest.raises(ConfigError, match="TEXTBANK_SMS_"):
             load_settings(bad, env_file=None)
+    for port in ("65536", "-1", "99999999999999999999999"):
+        with pytest.raises(ConfigError, match="TEXTBANK_PORT=.* is not a port number"):
+            load_settings({"TEXTBANK_PORT": port}, env_file=None)
