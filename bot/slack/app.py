@@ -16,6 +16,8 @@ from typing import Any, BinaryIO
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -27,7 +29,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import Settings
 from bot.group_commit import SEND_BATCH, SEND_WRITERS, GroupCommit
 from bot.slack.context import Actor, AdminChecks, db_executor, resolve_actor
-from bot.slack.requests import BadRequest, read_request
+from bot.slack.requests import BadRequest, payload_problem, read_request
 from core.errors import Refused
 from storage.engine import Database
 
@@ -155,6 +157,17 @@ def build_app(
     home.register(app, deps)
     conversations.register(app, deps)
     adhoc.register(app, deps)
+
+    @app.middleware
+    async def unreadable_over_the_socket(req: AsyncBoltRequest, next: Any) -> BoltResponse:
+        """Socket Mode payloads get the checks of the HTTP entry (bot/slack/requests.py); one it cannot
+        read is acked plainly (Slack would only send it again) and logged in one line."""
+        if req.mode == "socket_mode":
+            problem = payload_problem(req.body)
+            if problem is not None:
+                log.warning("slack: ignored a Socket Mode request: %s", problem)
+                return BoltResponse(status=200, body="")
+        return await next()  # type: ignore[no-any-return]
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
