@@ -247,16 +247,21 @@ class _Loader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
 
+    def _next_mark(self) -> yaml.Mark:
+        events: Any = self  # PyYAML's parser methods are untyped
+        mark: yaml.Mark = events.peek_event().start_mark
+        return mark
+
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark
+            mark = self._next_mark()
             raise _NotAccepted(
                 None, None, "uses an alias (*name): write the value out where it is needed", mark
             )
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark
+                mark = self._next_mark()
                 raise _NotAccepted(
                     None,
                     None,
@@ -264,7 +269,8 @@ class _Loader(yaml.SafeLoader):
                     "check the indentation and the brackets",
                     mark,
                 )
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            node: Node | None = super().compose_node(parent, index)
+            return node
         finally:
             self._depth -= 1
 

@@ -54,7 +54,7 @@ def _url(value: Any) -> bool:
 
 # key -> (check, required); "value" keys are read from the button's value (or a menu's selected option).
 Schema = dict[str, tuple[Check, bool]]
-_CAMPAIGN = {"k": (_id, False)}
+_CAMPAIGN: Schema = {"k": (_id, False)}
 VALUES: dict[str, Schema] = {
     "tb_join": {"t": (_text, False)},
     "tb_release_texter": {"c": (_id, True), "u": (_id, True)},
