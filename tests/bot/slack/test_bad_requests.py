@@ -240,9 +240,11 @@ async def test_any_command_text_gets_an_answer_and_no_traceback(
     caplog.clear()
     calls = len(entry.slack.calls)
     status, _ = await entry.post(slash_body(text, user_id=user, response_url=entry.slack.response_url(user)))
-    assert status == 200
     assert problems(caplog) == []
-    assert len(entry.slack.calls) > calls  # answered (respond, a modal, a post)
+    if "\x00" in text:  # refused at the entry: PostgreSQL text cannot hold it
+        assert status == 400 and len(entry.slack.calls) == calls
+    else:
+        assert status == 200 and len(entry.slack.calls) > calls  # answered (respond, a modal, a post)
 
 
 IDS = st.one_of(st.integers(0, 4), st.integers(), st.text(max_size=5), st.none(), st.booleans())
