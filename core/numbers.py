@@ -41,14 +41,3 @@ def check_whole_number(value: object, what: str, *, minimum: int = 1, maximum: i
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise Refused(f"{what} must be a whole number from {minimum:,} to {maximum:,} (got {shown(value)})")
     return value
-
-
-def parse_whole_number(text: str, what: str, *, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
-    """The whole number a person typed (digits, a sign), checked like ``check_whole_number``."""
-    cleaned = text.strip().replace(",", "").replace("_", "")
-    digits = cleaned.lstrip("+-")
-    if not digits or len(digits) > _MAX_DIGITS or not (digits.isascii() and digits.isdigit()):
-        raise Refused(f"{what} must be a whole number from {minimum:,} to {maximum:,} (got {shown(text)})")
-    if len(cleaned) - len(digits) > 1:
-        raise Refused(f"{what} must be a whole number from {minimum:,} to {maximum:,} (got {shown(text)})")
-    return check_whole_number(int(cleaned), what, minimum=minimum, maximum=maximum)
