@@ -95,7 +95,7 @@ class World:
     def updates_in(self, channel: str) -> list[Any]:
         return [c for c in self.slack.of("chat.update") if c.body.get("channel") == channel]
 
-    async def next_update(self, channel: str, seen: int, timeout: float = 15.0) -> Any:
+    async def next_update(self, channel: str, seen: int, timeout: float = 60.0) -> Any:
         for _ in range(int(timeout / 0.02)):
             updates = self.updates_in(channel)
             if len(updates) > seen:
