@@ -357,8 +357,11 @@ async def test_a_crash_between_sending_and_sent_never_sends_twice(db, db_url, or
     # A fresh sender finds nothing to send: the row is neither queued nor resent.
     await run_until_drained(make_sender(db, standin.url))
     assert h.message(db, message_id).status == "sending"
+    # A second after the dead worker began sending, by its own clock (this process's may be moved by
+    # TEXTBANK_TEST_CLOCK; the worker's is not).
+    started = h.message(db, message_id).sending_started_at
     with db.session() as session:
-        assert outbox.sweep_stale_sending(session, timedelta(0), utcnow() + timedelta(seconds=1)) == 1
+        assert outbox.sweep_stale_sending(session, timedelta(0), started + timedelta(seconds=1)) == 1
     await run_until_drained(make_sender(db, standin.url))
     assert h.message(db, message_id).status == "unknown"
     assert len(standin.messages()) == 1
