@@ -167,7 +167,7 @@ def build_app(
             if problem is not None:
                 log.warning("slack: ignored a Socket Mode request: %s", problem)
                 return BoltResponse(status=200, body="")
-        return await next()  # type: ignore[no-any-return]
+        return await next()
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
