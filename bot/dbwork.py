@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from bot.metrics import CLAIM_SECONDS
 from storage.engine import Database
 
 T = TypeVar("T")
@@ -200,7 +201,7 @@ class DbWork:
         """Run ``work`` (a claim) in one write transaction on the process's claim thread, oldest first."""
 
         def run() -> T:
-            with self.db.session() as session:
+            with CLAIM_SECONDS.time(), self.db.session() as session:
                 return work(session)
 
         return await asyncio.get_running_loop().run_in_executor(_CLAIMS, run)

@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 from rich.console import Console
 
 from bot.config import Settings
+from bot.metrics import metrics_route
 from bot.scheduler import Scheduler
 from bot.twilio.client import build_client
 from bot.twilio.console import ConsoleGateway
@@ -113,8 +114,8 @@ def build_runtime(
     host: str | None = None,
     port: int | None = None,
 ) -> Runtime:
-    """Web server (Twilio webhooks + ``web_hooks``), sender, scheduler, then ``extra_components``."""
-    app = create_app(settings, db, hooks=[add_twilio_routes, *web_hooks])
+    """Web server (Twilio webhooks, ``/metrics``, ``web_hooks``), sender, scheduler, ``extra_components``."""
+    app = create_app(settings, db, hooks=[add_twilio_routes, metrics_route(db), *web_hooks])
     web = WebServer(app, host or settings.host, settings.port if port is None else port)
     sender = OutboxSender(db, gateway or build_gateway(settings), options or sender_options(settings))
     return Runtime([web, sender, Scheduler(db), *extra_components])

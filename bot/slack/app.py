@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import metrics
 from bot.chat.relay import RelayWorker
 from bot.config import Settings
 from bot.slack import actions, commands, events, home, modals
@@ -101,12 +102,17 @@ def events_handler(app: AsyncApp, signing_secret: str = "") -> Any:
             bolt_request = read_request(raw, request.headers, request.query_string)
         except BadRequest as exc:
             if forged(raw, request.headers):
+                metrics.refused("slack", "bad_signature")
                 return web.json_response({"error": "invalid request"}, status=401)
             log.warning("slack: refused a request with HTTP 400: %s", exc.reason)
             return web.Response(status=400, text=f"bad request: {exc.reason}")
         if not _readable_timestamp(request.headers):
+            metrics.refused("slack", "bad_timestamp")
             return web.json_response({"error": "invalid request"}, status=401)
-        return await to_aiohttp_response(await app.async_dispatch(bolt_request))
+        response = await app.async_dispatch(bolt_request)
+        if response.status == 401:
+            metrics.refused("slack", "bad_signature")
+        return await to_aiohttp_response(response)
 
     return handle
 

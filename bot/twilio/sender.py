@@ -32,6 +32,7 @@ from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
 
 from bot.config import Settings
+from bot.metrics import TEXTS_SENT
 from bot.twilio.client import RewritingHttpClient
 from core import outbox
 from core.outbox import OutboundJob
@@ -454,6 +455,7 @@ class OutboxSender:
             outbox.skip_flush_wait(session)
             for item in batch:
                 self._record_one(session, item.job, item.identity, item.outcome)
+        TEXTS_SENT.inc(sum(item.outcome.kind == "sent" for item in batch))
 
     @staticmethod
     def _record_one(session: Session, job: OutboundJob, identity: str, outcome: Outcome) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from bot import metrics
 from bot.config import Settings
 from bot.web_state import db_threads_key, settings_key, work_key
 from core import outbox
@@ -117,24 +118,32 @@ class BadRequest(web.HTTPBadRequest):
 
 async def signed_form(request: web.Request) -> MultiDictProxy[str]:
     """The request's form fields, once its content type, size and Twilio signature are right."""
+    webhook = "twilio_sms" if request.path == SMS_PATH else "twilio_status"
     if request.content_type != FORM_TYPE:
+        metrics.refused(webhook, "content_type")
         raise web.HTTPUnsupportedMediaType(
             text=f"send the fields as {FORM_TYPE}\n", content_type="text/plain"
         )
     try:
         form = await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        metrics.refused(webhook, "too_large")
+        raise
     except (ValueError, LookupError) as exc:  # bad percent-encoding, bytes or charset
+        metrics.refused(webhook, "unreadable_form")
         raise BadRequest(f"the form body could not be read: {exc}") from exc
     settings: Settings = request.app[settings_key]
     validator = request.app.get(validator_key)
     signature = request.headers.get("X-Twilio-Signature", "")
     if validator is None or not settings.public_url:
+        metrics.refused(webhook, "not_configured")
         log.warning(
             "twilio webhook refused: set TWILIO_AUTH_TOKEN and TEXTBANK_PUBLIC_URL to accept webhooks"
         )
         raise web.HTTPForbidden(text="webhook signatures cannot be checked on this server\n")
     url = settings.public_url + str(request.rel_url)
     if not signature or not validator.validate(url, form, signature):
+        metrics.refused(webhook, "bad_signature")
         log.warning("twilio webhook refused: bad or missing X-Twilio-Signature for %s", url)
         raise web.HTTPForbidden(text="invalid X-Twilio-Signature\n")
     return form  # type: ignore[return-value]
@@ -180,7 +189,9 @@ async def inbound_sms(request: web.Request) -> web.Response:
         "messaging_service_sid": service,
     }
     request.app[inbound_queue_key].put_nowait((text, stored))
-    if not (await stored).stored:
+    if (await stored).stored:
+        metrics.TEXTS_RECEIVED.inc()
+    else:
         log.info("twilio webhook: %s was already stored (a retry)", sid)
     return web.Response(body=EMPTY_TWIML, content_type="text/xml", charset="utf-8")
 
