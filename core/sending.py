@@ -16,16 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, bindparam, exists, false, func, insert, select, update
+from sqlalchemy import Row, bindparam, exists, false, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core.assignment import contact_zone_column, is_postgres, next_window_opening, not_opted_out_anywhere
+from core.assignment import is_postgres, next_window_opening
 from core.errors import Refused
 from core.hours import Window, format_hhmm, is_within, local_now, window_closes_at, zone
-from core.messages import check_sms_body, contact_zone, insert_outbound
+from core.messages import check_sms_body, insert_outbound
 from core.phones import mask
-from core.scripts import render, render_for_contact, root_step
+from core.scripts import render
 from storage.engine import rowcount
 from storage.models import Campaign, Contact, InteractionStep, Message, OptOut, User
 from storage.types import UTCDateTime, utcnow
@@ -104,25 +104,6 @@ def is_listed(session: Session, organization_id: int, cell: str) -> bool:
     )
 
 
-def _initial_script(session: Session, campaign: Campaign) -> str:
-    root = root_step(session, campaign.id)
-    if root is None or not root.script.strip():
-        raise Refused(
-            f"the campaign {campaign.title!r} has no initial message: an admin adds script.initial "
-            "to its YAML and applies it"
-        )
-    return root.script
-
-
-def _my_initials(campaign: Campaign, user: User) -> tuple[ColumnElement[bool], ...]:
-    return (
-        Contact.campaign_id == campaign.id,
-        Contact.assigned_user_id == user.id,
-        Contact.status == INITIAL_STATUS,
-        not_opted_out_anywhere(campaign),
-    )
-
-
 def _open(win: Window, zone_name: str | None, now: datetime) -> bool:
     if not zone_name:
         return False
@@ -132,43 +113,89 @@ def _open(win: Window, zone_name: str | None, now: datetime) -> bool:
         return False
 
 
+# The next card in one round trip: the texter's initials grouped by zone, each zone's oldest contact with
+# the fields its text is rendered from, and the campaign's initial script. A texter holds at most a batch
+# in a few zones, so this is a handful of rows; the zones open now are picked in Python.
+_CARD_ZONE = func.coalesce(Contact.timezone, bindparam("campaign_zone"))
+_BY_ZONE = (
+    select(_CARD_ZONE.label("zone"), func.count().label("waiting"), func.min(Contact.id).label("first_id"))
+    .where(
+        Contact.campaign_id == bindparam("campaign_id"),
+        Contact.assigned_user_id == bindparam("user_id"),
+        Contact.status == INITIAL_STATUS,
+        Contact.opted_out == false(),
+        ~exists().where(OptOut.organization_id == bindparam("org_id"), OptOut.cell == Contact.cell),
+    )
+    .group_by(_CARD_ZONE)
+    .cte("by_zone")
+)
+_CARD = select(
+    _BY_ZONE.c.zone,
+    _BY_ZONE.c.waiting,
+    Contact.id,
+    Contact.first_name,
+    Contact.last_name,
+    Contact.cell,
+    Contact.zip,
+    Contact.external_id,
+    Contact.custom_fields,
+    select(InteractionStep.script)
+    .where(InteractionStep.campaign_id == bindparam("campaign_id"), InteractionStep.parent_id.is_(None))
+    .order_by(InteractionStep.id)
+    .limit(1)
+    .scalar_subquery()
+    .label("initial"),
+).join_from(_BY_ZONE, Contact, Contact.id == _BY_ZONE.c.first_id)
+
+
 def next_initial(
     session: Session, campaign: Campaign, user: User, now: datetime | None = None
 ) -> InitialCard | None:
     """The texter's next contact to text now (oldest first), or None when none can be texted now.
 
     Skips contacts outside texting hours in their own zone and opted-out numbers. ``availability`` in
-    ``core.assignment`` says why there is nothing (and whether more can be requested).
+    ``core.assignment`` says why there is nothing (and whether more can be requested). One round trip.
     """
     now = now or utcnow()
     if campaign.status != "launched":
         return None
-    # A texter holds at most a batch of contacts in a few zones: group them by zone (one small query)
-    # and keep the zones open now, instead of matching every contact against every open zone on earth.
-    zone_col = contact_zone_column(campaign)
-    by_zone = session.execute(
-        select(zone_col, func.count(), func.min(Contact.id))
-        .where(*_my_initials(campaign, user))
-        .group_by(zone_col)
+    rows = session.execute(
+        _CARD,
+        {
+            "campaign_zone": campaign.timezone,
+            "campaign_id": campaign.id,
+            "user_id": user.id,
+            "org_id": campaign.organization_id,
+        },
     ).all()
     win = Window(campaign.hours_start, campaign.hours_end)
-    open_now = [(count, first) for name, count, first in by_zone if _open(win, name, now)]
+    open_now = [row for row in rows if _open(win, row.zone, now)]
     if not open_now:
         return None
-    contact = session.get(Contact, min(first for _count, first in open_now))
-    if contact is None:  # deleted between the two reads
-        return None
-    remaining = sum(count for count, _first in open_now)
-    zone_name = contact_zone(contact, campaign)
+    first = min(open_now, key=lambda row: row.id)
+    if not (first.initial or "").strip():
+        raise Refused(
+            f"the campaign {campaign.title!r} has no initial message: an admin adds script.initial "
+            "to its YAML and applies it"
+        )
+    body = render(
+        first.initial,
+        first_name=first.first_name,
+        last_name=first.last_name,
+        texter_name=user.name,
+        custom_fields=first.custom_fields or {},
+        zip=first.zip,
+        external_id=first.external_id,
+    )
     return InitialCard(
-        contact_id=contact.id,
+        contact_id=first.id,
         campaign_id=campaign.id,
-        contact_name=f"{contact.first_name} {contact.last_name}".strip(),
-        masked_cell=mask(contact.cell),
-        body=render_for_contact(_initial_script(session, campaign), contact, user.name),
-        local_time=local_now(zone_name, now),
-        timezone=zone_name,
-        remaining=remaining,
+        contact_name=f"{first.first_name} {first.last_name}".strip(),
+        masked_cell=mask(first.cell),
+        body=body,
+        local_time=local_now(first.zone, now),
+        timezone=first.zone,
+        remaining=sum(row.waiting for row in open_now),
     )
 
 
