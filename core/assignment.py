@@ -33,7 +33,6 @@ from sqlalchemy import (
     false,
     func,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -142,6 +141,21 @@ def pool_condition(
         Contact.escalated == false(),
         not_opted_out_anywhere(campaign),
     )
+
+
+def _lock_membership(session: Session, campaign: Campaign, user: User) -> CampaignTexter | None:
+    """The texter's membership row, locked on PostgreSQL, where the same round trip also sets
+    ``synchronous_commit`` off for the transaction: a claim lost in a crash is harmless (the contacts stay
+    unassigned, and a send for a contact not assigned to you is refused), so its commit need not wait for
+    the WAL flush."""
+    if not is_postgres(session):
+        return membership(session, campaign, user)
+    row = session.execute(
+        select(CampaignTexter, func.set_config("synchronous_commit", "off", True))
+        .where(CampaignTexter.campaign_id == campaign.id, CampaignTexter.user_id == user.id)
+        .with_for_update(of=CampaignTexter)
+    ).first()
+    return None if row is None else row[0]
 
 
 def membership(
@@ -412,12 +426,8 @@ def _request(
 ) -> ClaimResult:
     _same_org(campaign, user)
     now = now or utcnow()
-    if is_postgres(session):
-        # A claim lost in a crash is harmless (the contacts stay unassigned, and a send for a contact
-        # not assigned to you is refused), so its commit need not wait for the WAL flush.
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     # Locking the membership row serializes one texter's concurrent clicks on PostgreSQL (max check).
-    member = membership(session, campaign, user, lock=True)
+    member = _lock_membership(session, campaign, user)
     refusal, room = _gate(session, campaign, user, kind, member)
     if refusal is not None:
         return ClaimResult([], refusal.reason, refusal.code)
