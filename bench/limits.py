@@ -428,57 +428,29 @@ COPY_COLUMNS = (
 def import_reference(db: Database, campaign_id: int, path: Path) -> int:
     """The same rows loaded as they are: csv module, one COPY (PostgreSQL) or executemany (SQLite)."""
     raw = db.engine.raw_connection()
-    now = utcnow()
+    now = utcnow() if db.is_postgres else utcnow().isoformat(sep=" ")
     count = 0
     try:
         cursor = raw.cursor()
         with path.open(newline="") as source:
             reader = csv.reader(source)
             next(reader)
+            rows = (
+                (campaign_id, cell, first, last, zip_code, external, json.dumps({"district": district}))
+                + ("America/New_York", "needs_message", False, False, now)
+                for first, last, cell, zip_code, external, district in reader
+            )
             if db.is_postgres:
                 with cursor.copy(f"COPY contacts ({COPY_COLUMNS}) FROM STDIN") as copy:
-                    for first, last, cell, zip_code, external, district in reader:
-                        fields = json.dumps({"district": district})
-                        copy.write_row(
-                            (
-                                campaign_id,
-                                cell,
-                                first,
-                                last,
-                                zip_code,
-                                external,
-                                fields,
-                                "America/New_York",
-                                "needs_message",
-                                False,
-                                False,
-                                now,
-                            )
-                        )
+                    for row in rows:
+                        copy.write_row(row)
                         count += 1
             else:
-                stamp = now.isoformat(sep=" ")
-                rows = [
-                    (
-                        campaign_id,
-                        cell,
-                        first,
-                        last,
-                        zip_code,
-                        external,
-                        json.dumps({"district": district}),
-                        "America/New_York",
-                        "needs_message",
-                        0,
-                        0,
-                        stamp,
-                    )
-                    for first, last, cell, zip_code, external, district in reader
-                ]
+                listed = list(rows)
                 cursor.executemany(
-                    f"INSERT INTO contacts ({COPY_COLUMNS}) VALUES ({', '.join('?' * 12)})", rows
+                    f"INSERT INTO contacts ({COPY_COLUMNS}) VALUES ({', '.join('?' * 12)})", listed
                 )
-                count = len(rows)
+                count = len(listed)
         raw.commit()
     finally:
         raw.close()

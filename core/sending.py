@@ -173,20 +173,7 @@ def next_initial(
     if not open_now:
         return None
     first = min(open_now, key=lambda row: row.id)
-    if not (first.initial or "").strip():
-        raise Refused(
-            f"the campaign {campaign.title!r} has no initial message: an admin adds script.initial "
-            "to its YAML and applies it"
-        )
-    body = render(
-        first.initial,
-        first_name=first.first_name,
-        last_name=first.last_name,
-        texter_name=user.name,
-        custom_fields=first.custom_fields or {},
-        zip=first.zip,
-        external_id=first.external_id,
-    )
+    body = _render_initial(first, campaign.title, user.name)
     return InitialCard(
         contact_id=first.id,
         campaign_id=campaign.id,
@@ -196,6 +183,24 @@ def next_initial(
         local_time=local_now(first.zone, now),
         timezone=first.zone,
         remaining=sum(row.waiting for row in open_now),
+    )
+
+
+def _render_initial(row: Row[Any], title: str, texter_name: str) -> str:
+    """The initial text for a contact read with the campaign's script (``initial``) and its fields."""
+    if not (row.initial or "").strip():
+        raise Refused(
+            f"the campaign {title!r} has no initial message: an admin adds script.initial "
+            "to its YAML and applies it"
+        )
+    return render(
+        row.initial,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        texter_name=texter_name,
+        custom_fields=row.custom_fields or {},
+        zip=row.zip,
+        external_id=row.external_id,
     )
 
 
@@ -328,20 +333,7 @@ def send_initial(
     refusal = not_launched(rules) or outside_hours(rules, zone_name, now)
     if refusal is not None:
         return refusal
-    if not (facts.initial or "").strip():
-        raise Refused(
-            f"the campaign {facts.title!r} has no initial message: an admin adds script.initial "
-            "to its YAML and applies it"
-        )
-    body = render(
-        facts.initial,
-        first_name=facts.first_name,
-        last_name=facts.last_name,
-        texter_name=user.name,
-        custom_fields=facts.custom_fields or {},
-        zip=facts.zip,
-        external_id=facts.external_id,
-    )
+    body = _render_initial(facts, facts.title, user.name)
     check_sms_body(body, "the first text to this contact (the initial message with their details filled in)")
     guard = {"contact_id": contact_id, "user_id": user.id, "org_id": facts.organization_id, "now": now}
     window = Window(facts.hours_start, facts.hours_end)
