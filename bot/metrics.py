@@ -107,7 +107,7 @@ def metrics_route(db: Database) -> Callable[[web.Application], None]:
 
     async def metrics(request: web.Request) -> web.Response:
         # The backlog queries run in a thread, not in the event loop.
-        body = await asyncio.to_thread(generate_latest, exposition)  # type: ignore[arg-type]
+        body = await asyncio.to_thread(generate_latest, exposition)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     def add(app: web.Application) -> None:

@@ -731,7 +731,7 @@ def _load_overlapped(
     session: Session,
     campaign: Campaign,
     stage: Stage,
-    batches: Iterator[list[tuple[object, ...]]],
+    batches: Iterator[list[StagedContact]],
     summary: ImportSummary,
 ) -> None:
     """PostgreSQL: load each checked batch while the next one is parsed.
@@ -748,7 +748,7 @@ def _load_overlapped(
     raw = conn.connection.driver_connection
     assert raw is not None
     params = {"campaign_id": campaign.id, "org_id": campaign.organization_id, "now": utcnow()}
-    handed: queue.Queue[list[tuple[object, ...]] | None] = queue.Queue(maxsize=2)
+    handed: queue.Queue[list[StagedContact] | None] = queue.Queue(maxsize=2)
     failed: list[BaseException] = []
     imported = 0
 
