@@ -129,16 +129,20 @@ _BY_ZONE = (
     .group_by(_CARD_ZONE)
     .cte("by_zone")
 )
+# What an initial is rendered from, besides the script (see _render_initial).
+_RENDERED_FROM = (
+    Contact.first_name,
+    Contact.last_name,
+    Contact.zip,
+    Contact.external_id,
+    Contact.custom_fields,
+)
 _CARD = select(
     _BY_ZONE.c.zone,
     _BY_ZONE.c.waiting,
     Contact.id,
-    Contact.first_name,
-    Contact.last_name,
     Contact.cell,
-    Contact.zip,
-    Contact.external_id,
-    Contact.custom_fields,
+    *_RENDERED_FROM,
     select(InteractionStep.script)
     .where(InteractionStep.campaign_id == bindparam("campaign_id"), InteractionStep.parent_id.is_(None))
     .order_by(InteractionStep.id)
@@ -238,11 +242,7 @@ _ROOT_SCRIPT = (
 _FACTS = (
     select(
         Contact.cell,
-        Contact.first_name,
-        Contact.last_name,
-        Contact.zip,
-        Contact.external_id,
-        Contact.custom_fields,
+        *_RENDERED_FROM,
         Contact.timezone,
         Contact.status,
         Contact.opted_out,
