@@ -14,9 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-import queue
 import re
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -564,14 +562,10 @@ def import_contacts(
         summary.custom_fields = [name for name, _ in custom]
 
         stage = Stage(session, "tb_contacts_stage", _STAGE_COLUMNS)
-        batches = _checked_batches(rows, fields, custom, cells, campaign.timezone, summary)
-        if stage.postgres:
-            _load_overlapped(session, campaign, stage, batches, summary)
-        else:
-            for batch in batches:
-                stage.write(batch)
-            _insert_staged(session, campaign, stage, summary)
+        for batch in _checked_batches(rows, fields, custom, cells, campaign.timezone, summary):
+            stage.write(batch)
         summary.rows = stage.count + summary.skipped["invalid_cell"]
+        _insert_staged(session, campaign, stage, summary)
         stage.drop()
 
         known = list(campaign.custom_fields or [])
@@ -655,7 +649,11 @@ def _insert_staged(session: Session, campaign: Campaign, stage: Stage, summary: 
     conn = session.connection()
     name = stage.name
     if stage.postgres:
-        _take_campaign(session, campaign)
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(f"contacts-import:{campaign.id}")}
+        )
+        # Room for the sort and the hash of a million-row file without spilling to disk (this import only).
+        conn.exec_driver_sql("SET LOCAL work_mem = '128MB'")
     insert = text(
         f"""
         INSERT INTO contacts (campaign_id, cell, first_name, last_name, zip, external_id, custom_fields,
@@ -669,118 +667,22 @@ def _insert_staged(session: Session, campaign: Campaign, stage: Stage, summary: 
         ORDER BY s.line
         """
     ).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("no", type_=Boolean()))
-    result = conn.execute(
-        insert,
-        {"campaign_id": campaign.id, "org_id": campaign.organization_id, "now": utcnow(), "no": False},
-    )
-    _count_skips(session, campaign, stage, summary, result.rowcount)
-
-
-def _take_campaign(session: Session, campaign: Campaign) -> None:
-    """Imports into one campaign take turns (PostgreSQL), with room to sort and hash a million numbers."""
-    conn = session.connection()
-    conn.execute(
-        text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(f"contacts-import:{campaign.id}")}
-    )
-    # Room for the sort and the hash of a million-row file without spilling to disk (this import only).
-    conn.exec_driver_sql("SET LOCAL work_mem = '128MB'")
-
-
-def _count_skips(
-    session: Session, campaign: Campaign, stage: Stage, summary: ImportSummary, imported: int
-) -> None:
-    """Every distinct, not opted-out number of the file was inserted once or was there before: the skip
-    counts follow from the staging table and how many rows went in."""
-    conn = session.connection()
     # GROUP BY can hash; count(DISTINCT) always sorts (a second or so for a million numbers).
     distinct = conn.execute(
-        text(f"SELECT count(*) FROM (SELECT cell FROM {stage.name} GROUP BY cell) d")
+        text(f"SELECT count(*) FROM (SELECT cell FROM {name} GROUP BY cell) d")
     ).scalar_one()
     opted = conn.execute(
         text(
             f"SELECT count(*) FROM opt_outs WHERE organization_id = :org_id "
-            f"AND cell IN (SELECT cell FROM {stage.name})"
+            f"AND cell IN (SELECT cell FROM {name})"
         ),
         {"org_id": campaign.organization_id},
     ).scalar_one()
-    summary.imported = imported
+    result = conn.execute(
+        insert,
+        {"campaign_id": campaign.id, "org_id": campaign.organization_id, "now": utcnow(), "no": False},
+    )
+    summary.imported = result.rowcount
     summary.skipped["duplicate_in_file"] = stage.count - distinct
     summary.skipped["opted_out"] = opted
-    summary.skipped["already_in_campaign"] = distinct - opted - imported
-
-
-_BATCH_TABLE = "tb_contacts_batch"
-# One batch into contacts: the first row of each number in the batch, not opted out, not in the campaign
-# already, which includes the rows earlier batches of this import inserted: so across the file each number
-# goes in once, from its first line, as the one INSERT of the whole staging table does.
-_INSERT_BATCH = f"""
-    INSERT INTO contacts (campaign_id, cell, first_name, last_name, zip, external_id, custom_fields,
-                          timezone, status, opted_out, escalated, created_at)
-    SELECT %(campaign_id)s, s.cell, s.first_name, s.last_name, s.zip, s.external_id, s.custom_fields,
-           s.timezone, 'needs_message', false, false, %(now)s
-    FROM {_BATCH_TABLE} s
-    WHERE s.line IN (SELECT min(line) FROM {_BATCH_TABLE} GROUP BY cell)
-      AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.organization_id = %(org_id)s AND o.cell = s.cell)
-      AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.campaign_id = %(campaign_id)s AND c.cell = s.cell)
-    ORDER BY s.line
-"""
-_DONE = None
-
-
-def _load_overlapped(
-    session: Session,
-    campaign: Campaign,
-    stage: Stage,
-    batches: Iterator[list[StagedContact]],
-    summary: ImportSummary,
-) -> None:
-    """PostgreSQL: load each checked batch while the next one is parsed.
-
-    Parsing and checking is Python (most of an import's time on this side); the COPY, the INSERT and the
-    index upkeep are the server's. A loader thread takes each batch as it is checked: COPY into a batch
-    table, INSERT its new numbers into contacts, keep it in the staging table for the counts, while this
-    thread checks the next batch. All in the import's one transaction: a refused file leaves nothing.
-    """
-    _take_campaign(session, campaign)
-    conn = session.connection()
-    columns = ", ".join(stage.columns)
-    conn.exec_driver_sql(f"CREATE TEMP TABLE {_BATCH_TABLE} (LIKE {stage.name}) ON COMMIT DROP")
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    params = {"campaign_id": campaign.id, "org_id": campaign.organization_id, "now": utcnow()}
-    handed: queue.Queue[list[StagedContact] | None] = queue.Queue(maxsize=2)
-    failed: list[BaseException] = []
-    imported = 0
-
-    def load() -> None:
-        nonlocal imported
-        try:
-            while (batch := handed.get()) is not _DONE:
-                assert batch is not None
-                with raw.cursor() as cursor:
-                    with cursor.copy(f"COPY {_BATCH_TABLE} ({columns}) FROM STDIN") as copy:
-                        for row in batch:
-                            copy.write_row(row)
-                    cursor.execute(_INSERT_BATCH, params)
-                    imported += cursor.rowcount
-                    cursor.execute(f"INSERT INTO {stage.name} SELECT * FROM {_BATCH_TABLE}")
-                    cursor.execute(f"TRUNCATE {_BATCH_TABLE}")
-                stage.count += len(batch)
-        except BaseException as exc:  # handed back to the importing thread
-            failed.append(exc)
-            while handed.get() is not _DONE:  # let the parser finish handing over, then stop
-                pass
-
-    loader = threading.Thread(target=load, name="contacts-import-loader", daemon=True)
-    loader.start()
-    try:
-        for batch in batches:
-            if failed:
-                break
-            handed.put(batch)
-    finally:
-        handed.put(_DONE)
-        loader.join()
-    if failed:
-        raise failed[0]
-    _count_skips(session, campaign, stage, summary, imported)
+    summary.skipped["already_in_campaign"] = distinct - opted - summary.imported
