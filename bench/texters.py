@@ -522,8 +522,17 @@ def prepare(db: Database, contacts: int, batch: int, folder: Path) -> tuple[int,
     with db.session() as session:
         org = orgs.default_organization(session)
         orgs.link_workspace(session, org, "slack", TEAM_ID)
+        admin = orgs.ensure_user(
+            session,
+            org,
+            platform="slack",
+            workspace_id=TEAM_ID,
+            platform_user_id="UADMIN",
+            name="Admin",
+            role="admin",
+        )
         campaign = campaigns.create_campaign(
-            session, org.id, title=f"bench {uuid.uuid4().hex[:6]}", hours_start=0, hours_end=0
+            session, org.id, title=f"bench {uuid.uuid4().hex[:6]}", hours_start=0, hours_end=0, actor=admin
         )
         campaigns.set_script(
             session,
@@ -552,7 +561,7 @@ def prepare(db: Database, contacts: int, batch: int, folder: Path) -> tuple[int,
             role="admin",
         )
         campaign = campaigns.get_campaign(session, org.id, str(campaign_id))
-        campaigns.launch_campaign(session, campaign)
+        campaigns.launch_campaign(session, campaign, actor=admin)
         token = joining.create_join_token(session, admin, campaign, "initials").token
     return campaign_id, token
 

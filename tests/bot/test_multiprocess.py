@@ -61,8 +61,23 @@ def seed(db: Database, folder: Path) -> tuple[int, list[str]]:
     with db.session() as session:
         org = orgs.default_organization(session)
         orgs.link_workspace(session, org, "slack", TEAM_ID)
+        admin = orgs.ensure_user(
+            session,
+            org,
+            platform="slack",
+            workspace_id=TEAM_ID,
+            platform_user_id="UADMIN",
+            name="Ada",
+            role="admin",
+        )
         campaign = campaigns.create_campaign(
-            session, org.id, title="multi", hours_start=0, hours_end=0, initial_script="Hi {firstName}!"
+            session,
+            org.id,
+            title="multi",
+            hours_start=0,
+            hours_end=0,
+            initial_script="Hi {firstName}!",
+            actor=admin,
         )
         campaign.initials_batch_size = BATCH
         campaign_id = campaign.id
@@ -71,7 +86,16 @@ def seed(db: Database, folder: Path) -> tuple[int, list[str]]:
     with db.session() as session:
         org = orgs.default_organization(session)
         campaign = campaigns.get_campaign(session, org.id, str(campaign_id))
-        campaigns.launch_campaign(session, campaign)
+        admin = orgs.ensure_user(
+            session,
+            org,
+            platform="slack",
+            workspace_id=TEAM_ID,
+            platform_user_id="UADMIN",
+            name="Ada",
+            role="admin",
+        )
+        campaigns.launch_campaign(session, campaign, actor=admin)
         for user_id in users:
             user = orgs.ensure_user(
                 session, org, platform="slack", workspace_id=TEAM_ID, platform_user_id=user_id, name=user_id
