@@ -67,6 +67,7 @@ SERVICE_SID = "MG" + "c" * 32
 OUR_NUMBER = "+15005550006"
 JOIN_CHANNEL = "C0JOIN"
 REPLY = re.compile(r"bench reply (\S+)")
+VOTER = re.compile(r"Voter(\d+)")
 FIRST_CELL = 5550000
 CARD_ACTIONS = ("tb_send_initial", "tb_request_more", "tb_done_for_now")
 
@@ -364,9 +365,11 @@ class Texter:
                     tally.errors["no card after send"] += 1
                     return
                 tally.send_to_card.append(time.perf_counter() - started)
-                name = json.loads(found["tb_send_initial"]["value"]).get("n", "")
-                if self.rng.random() < plan.reply_rate and name.startswith("Voter"):
-                    index = int(name.split()[0].removeprefix("Voter"))
+                # The card that was sent names its contact (the button carries ids only).
+                heading = [b for b in card if "Send First Texts" in json.dumps(b)]  # not the note
+                shown = VOTER.search(json.dumps(heading))
+                if self.rng.random() < plan.reply_rate and shown:
+                    index = int(shown.group(1))
                     self.load.spawn(
                         self.load.contact_replies(index, self.rng.uniform(0.5, 1.5) * plan.reply_delay)
                     )
