@@ -27,6 +27,7 @@ class Settings:
     slack_app_token: str = ""
     slack_api_url: str = ""
     discord_token: str = ""
+    discord_api_url: str = ""
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_messaging_service_sid: str = ""
@@ -98,6 +99,7 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: str | Path | N
         slack_app_token=get("SLACK_APP_TOKEN"),
         slack_api_url=get("SLACK_API_URL"),
         discord_token=get("DISCORD_TOKEN"),
+        discord_api_url=get("DISCORD_API_URL").rstrip("/"),
         twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
         twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
         twilio_messaging_service_sid=get("TWILIO_MESSAGING_SERVICE_SID"),

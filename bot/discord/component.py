@@ -1,0 +1,71 @@
+"""The Discord bot as one part of ``textbank run`` (started when ``DISCORD_TOKEN`` is set)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import discord
+
+from bot.config import Settings
+from bot.discord import commands
+from bot.discord.client import DEFAULT_API_URL, TextbankBot, use_api
+from core.errors import Refused
+from storage.engine import Database
+
+
+def build_bot(db: Database, settings: Settings) -> TextbankBot:
+    """The bot with the ``/textbank`` group (whose module brings the buttons' handlers), REST at
+    ``DISCORD_API_URL``."""
+    use_api(settings.discord_api_url)
+    bot = TextbankBot(db, settings)
+    bot.tree.add_command(commands.build_group(bot))
+    return bot
+
+
+class DiscordComponent:
+    """Logs in, connects to the gateway ``GET /gateway/bot`` names, syncs ``/textbank``; ``start`` returns
+    once the bot is ready, or raises what stopped it (a refused token, a missing privileged intent)."""
+
+    name = "discord"
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.settings = settings
+        self.bot: TextbankBot = build_bot(db, settings)
+        self._running: asyncio.Task[None] | None = None
+
+    @property
+    def description(self) -> str:
+        api = self.settings.discord_api_url or DEFAULT_API_URL
+        return f"discord: /textbank commands and buttons over the gateway, REST {api}"
+
+    async def start(self) -> None:
+        self._running = asyncio.create_task(self.bot.start(self.settings.discord_token))
+        ready = asyncio.create_task(self.bot.ready.wait())
+        await asyncio.wait({self._running, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if ready.done():
+            return
+        ready.cancel()
+        try:
+            self._running.result()
+        except discord.LoginFailure as exc:
+            raise Refused(
+                "Discord refused DISCORD_TOKEN: copy the bot token from the application's Bot page"
+            ) from exc
+        except discord.PrivilegedIntentsRequired as exc:
+            raise Refused(
+                "Discord refused the Message Content intent: switch it on in the developer portal "
+                "(the application's Bot page, Privileged Gateway Intents)"
+            ) from exc
+        raise Refused("the Discord bot stopped while connecting: see the log")
+
+    async def stop(self) -> None:
+        await self.bot.close()
+        if self._running is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._running
+
+
+def runtime_parts(db: Database, settings: Settings) -> list[DiscordComponent]:
+    """What ``textbank run`` adds for Discord: the bot when ``DISCORD_TOKEN`` is set."""
+    return [DiscordComponent(db, settings)] if settings.discord_token else []

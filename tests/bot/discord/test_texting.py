@@ -1,0 +1,122 @@
+"""Campaign set-up by attachments, a join message that outlives a restart, and the Send First Texts card."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bot.config import Settings
+from bot.discord.component import DiscordComponent
+from storage import Database
+from storage.models import Contact, Message
+from tests.bot.discord.conftest import TEXTER
+from tests.bot.discord.standin import CHANNEL_ID, OWNER_ID, Call, DiscordStandIn
+from tests.bot.slack.test_admin import CAMPAIGN_YAML, CONTACTS_CSV
+
+
+async def ask(
+    api: DiscordStandIn, user: int, *path: str, containing: str = "", timeout: float = 30.0, **kwargs: Any
+) -> Call:
+    before = len(api.calls)
+    token = await api.slash(user, *path, **kwargs)
+    return await api.answer(token, before, containing=containing, timeout=timeout)
+
+
+async def click(api: DiscordStandIn, user: int, message: dict, label: str) -> Call:
+    """Click the button labelled ``label`` in ``message``; returns the interaction's answer."""
+    buttons = [c for row in message["components"] for c in row["components"] if c.get("label") == label]
+    assert buttons, f"no {label!r} button in {message['components']}"
+    before = len(api.calls)
+    return await api.answer(await api.click(user, message, buttons[0]["custom_id"]), before)
+
+
+async def set_up_campaign(api: DiscordStandIn) -> dict:
+    """The owner applies the YAML and the CSV as attachments, launches, and posts a join message."""
+    applied = await ask(
+        api,
+        OWNER_ID,
+        "campaign",
+        "apply",
+        attachments={"file": api.add_attachment("c.yaml", CAMPAIGN_YAML.encode())},
+    )
+    assert "Created" in applied.text and "Test Drive" in applied.text
+    imported = await ask(
+        api,
+        OWNER_ID,
+        "contacts",
+        options={"campaign": "Test Drive"},
+        attachments={"file": api.add_attachment("contacts.csv", CONTACTS_CSV.encode())},
+        containing="Imported",
+        timeout=120.0,  # the first zip code looked up loads the zip code table
+    )
+    assert "Imported **3**" in imported.text, imported.text
+    assert "is launched" in (await ask(api, OWNER_ID, "launch", options={"campaign": "Test Drive"})).text
+    before = len(api.calls)
+    linked = await ask(api, OWNER_ID, "link", "initials", options={"campaign": "Test Drive"})
+    assert "Posted the join message" in linked.text
+    (post,) = api.find("POST", rf"/channels/{CHANNEL_ID}/messages")[-1:]
+    assert api.calls.index(post) >= before and "Join" in post.text
+    return api.message(post)
+
+
+async def test_join_after_restart_then_send_first_texts(
+    db: Database, settings: Settings, discord_api: DiscordStandIn, caplog
+) -> None:
+    caplog.set_level(logging.ERROR)
+    first = DiscordComponent(db, settings)
+    await first.start()
+    try:
+        join_message = await set_up_campaign(discord_api)
+    finally:
+        await first.stop()
+
+    second = DiscordComponent(db, settings)  # a restart: the join button must still work
+    await second.start()
+    try:
+        joined = await click(discord_api, TEXTER, join_message, "Join")
+        assert "You joined Test Drive" in joined.text
+        callback = discord_api.find("POST", r"/interactions/\d+/.+/callback")[-1]
+        assert callback.body["type"] == 5 and callback.body["data"]["flags"] == 64  # deferred, ephemeral
+        dm = discord_api.find("POST", r"/users/@me/channels")[-1]
+        assert dm.body == {"recipient_id": TEXTER}
+        card_post = discord_api.find("POST", rf"/channels/{TEXTER + 1}/messages")[-1]
+        assert "batch sent" in card_post.text  # dynamic assignment: nothing is theirs before they ask
+        more = await click(discord_api, TEXTER, discord_api.message(card_post), "Request More")
+        assert "2 more contacts are yours" in more.text and "Send First Texts" in more.text
+        assert "+1212555" not in more.text  # the number is masked for a texter
+        first_card = {**discord_api.message(more)}
+
+        sent = await click(discord_api, TEXTER, discord_api.message(more), "Send")
+        assert sent.method == "PATCH" and sent.path.endswith("/messages/@original")
+        assert (
+            discord_api.find("POST", r"/interactions/\d+/.+/callback")[-1].body["type"] == 6
+        )  # deferred update
+        assert "Sent." in sent.text
+        stale = await click(discord_api, TEXTER, first_card, "Send")  # the first card, clicked again
+        assert "Not sent" in stale.text and "Send First Texts" in stale.text
+        done = await click(discord_api, TEXTER, discord_api.message(stale), "Send")
+        assert "Sent." in done.text and "batch sent" in done.text and "Request More" in done.text
+
+        last = await click(discord_api, TEXTER, discord_api.message(done), "Request More")
+        assert "1 more contact is yours" in last.text
+        with db.read() as session:
+            assert session.scalar(select(func.count()).select_from(Message)) == 2
+            held = select(func.count()).select_from(Contact).where(Contact.assigned_user_id.is_not(None))
+            assert session.scalar(held) == 3
+    finally:
+        await second.stop()
+    assert not [r for r in caplog.records if r.name.startswith("discord")], caplog.records
+
+
+async def test_a_texter_is_refused_admin_commands(bot: DiscordComponent, discord_api: DiscordStandIn) -> None:
+    await ask(discord_api, OWNER_ID, "help")  # the guild's owner comes first and owns the organization
+    for path, options in (
+        (("launch",), {"campaign": "Test Drive"}),
+        (("stats",), {"campaign": "Test Drive"}),
+        (("optout", "list"), {}),
+        (("campaign", "list"), {}),
+    ):
+        answer = await ask(discord_api, TEXTER, *path, options=options)
+        assert "🚫" in answer.text and "admin" in answer.text, (path, answer.text)
