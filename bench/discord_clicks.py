@@ -29,10 +29,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.config import Settings  # noqa: E402
-from bot.discord.component import DiscordComponent  # noqa: E402
 from bot.chat import actions as A  # noqa: E402
 from bot.chat.actions import act  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.discord.component import DiscordComponent  # noqa: E402
 from core import assignment, campaign_yaml, campaigns, contacts_import, orgs  # noqa: E402
 from storage import Database, upgrade  # noqa: E402
 from tests.bot.discord.standin import BOT_TOKEN, GUILD_ID, DiscordStandIn  # noqa: E402
