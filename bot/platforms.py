@@ -7,12 +7,11 @@ which are off and why.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from bot.config import Settings
+from bot.discord.component import runtime_parts as discord_parts
 from bot.runtime import Component
 from bot.slack.app import runtime_parts as slack_parts
 from bot.web import RouteHook
@@ -37,12 +36,7 @@ def _slack(db: Database, settings: Settings) -> PlatformParts:
 def _discord(db: Database, settings: Settings) -> PlatformParts:
     if not settings.discord_token:
         return PlatformParts("discord", off="DISCORD_TOKEN is not set")
-    try:
-        # Looked up by name: the Discord adapter is a folder that may be left out of a build.
-        module: Any = importlib.import_module("bot.discord.component")
-    except ModuleNotFoundError:
-        return PlatformParts("discord", off="DISCORD_TOKEN is set but this build has no Discord adapter")
-    return PlatformParts("discord", components=list(module.runtime_parts(db, settings)))
+    return PlatformParts("discord", components=list(discord_parts(db, settings)))
 
 
 # The chat platforms, in start order. A new platform adds its entry here (see docs/ARCHITECTURE.md).

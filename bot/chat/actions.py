@@ -43,7 +43,10 @@ MENU = "tb_menu"  # c, x, i (a select option: canned, tag, escalate, optout, clo
 # --- ad-hoc texts ---
 ADHOC_SEND = "tb_adhoc_send"  # d, r
 # --- admins ---
-RELEASE_TEXTER = "tb_release_texter"  # k, u
+RELEASE_TEXTER = "tb_release_texter"  # k, u (a confirmed button, or the release form's submission)
+TEXTER_MENU = "tb_texter_menu"  # k, u, x (assign | max | release): opens that form
+ASSIGN = "tb_assign"  # k, u: the assign form's submission (field "count")
+SET_MAX = "tb_set_max"  # k, u: the maximum form's submission (field "max")
 REVIEW_UNASSIGN = "tb_review_unassign"  # k, f, u
 # --- admin forms (their submissions) ---
 CAMPAIGN_NEW = "tb_campaign_new"
@@ -52,6 +55,7 @@ CONTACTS_UPLOAD = "tb_contacts"  # k
 SETTINGS = "tb_settings"  # k
 
 MENU_CHOICES = ("canned", "tag", "escalate", "optout", "close")
+TEXTER_CHOICES = ("assign", "max", "release")
 ROUTES = ("open", "me", "anyone")
 
 

@@ -19,8 +19,19 @@ from bot.chat import texts
 from bot.chat.actions import Action
 from bot.chat.actor import Actor
 from bot.chat.context import Chat
-from bot.chat.views import Message
-from core import campaign_yaml, campaigns, contacts_import, export, joining, optouts, orgs, releases, stats
+from bot.chat.views import Form, Message
+from core import (
+    assignment,
+    campaign_yaml,
+    campaigns,
+    contacts_import,
+    export,
+    joining,
+    optouts,
+    orgs,
+    releases,
+    stats,
+)
 from core.errors import Refused
 from core.hours import format_hhmm, parse_hhmm
 from storage.models import Campaign, User
@@ -300,3 +311,59 @@ async def import_contacts(
         region=chat.settings.default_region,
         progress=progress,
     )
+
+
+async def texter_form(chat: Chat, actor: Actor, action: Action) -> Form:
+    """A choice on a texter of ``/textbank texters``: the form that asks for the rest (or confirms)."""
+
+    def read(session: Session) -> Form:
+        campaign = admin_campaign(session, actor, str(action.number("k")))
+        texter = orgs.get_user(session, action.number("u"))
+        if texter.organization_id != actor.org_id:
+            raise Refused("that texter is not in your organization: pick one from /textbank texters")
+        row = next((r for r in stats.texter_counts(session, campaign) if r.user_id == texter.id), None)
+        choice = action.text("x")
+        if choice == "assign":
+            return texts.assign_form(campaign.id, texter.id, texter.name, campaign.title)
+        if choice == "max":
+            member = assignment.membership(session, campaign, texter)
+            own = member.max_initials if member is not None else None
+            return texts.max_form(campaign.id, texter.id, texter.name, campaign.title, own)
+        if choice == "release":
+            return texts.release_form(campaign.id, texter.id, texter.name, row.unsent_initials if row else 0)
+        raise Refused(texts.unknown_menu_choice(choice))
+
+    return await chat.work.read(read)
+
+
+def whole_number(raw: str, field: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError as exc:
+        raise FieldRefused(field, f"{raw.strip()!r} is not a whole number: give one such as 50") from exc
+
+
+async def assign(chat: Chat, actor: Actor, ref: str, texter_id: int, count: int) -> Message:
+    """Manual assignment: ``count`` unassigned first texts to a texter (refused while dynamic is on)."""
+
+    def give(session: Session) -> tuple[str, str, int, str | None]:
+        campaign = campaigns.get_campaign(session, actor.org_id, ref)
+        texter = orgs.get_user(session, texter_id)
+        result = assignment.assign_initials(session, _me(session, actor), campaign, texter, count)
+        return texter.name, campaign.title, len(result.contact_ids), result.reason
+
+    return texts.assigned_by_hand(*await chat.work.serial(give))
+
+
+async def set_max(chat: Chat, actor: Actor, ref: str, texter_id: int, value: str) -> Message:
+    """A texter's own maximum of contacts held ("none": the campaign's applies)."""
+
+    def save(session: Session) -> tuple[str, str, int | None, int | None]:
+        campaign = campaigns.get_campaign(session, actor.org_id, ref)
+        texter = orgs.get_user(session, texter_id)
+        word = value.strip().lower()
+        maximum = None if word in ("none", "") else whole_number(word, "max")
+        assignment.set_texter_max(session, _me(session, actor), campaign, texter, maximum)
+        return texter.name, campaign.title, maximum, campaign.max_initials_per_texter
+
+    return texts.maximum_set(*await chat.work.write(save))

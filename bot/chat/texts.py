@@ -75,7 +75,9 @@ ADMIN_HELP = (
     ("settings CAMPAIGN", "assignment settings: dynamic assignment, batch sizes, maximum per texter"),
     ("link initials|replies CAMPAIGN [TEAM]", "post a join message with its button in this channel"),
     ("stats CAMPAIGN", "progress of a campaign"),
-    ("texters CAMPAIGN", "texters with their unsent and unhandled counts, and a release button each"),
+    ("texters CAMPAIGN", "texters with their counts, and assign, maximum and release for each"),
+    ("assign CAMPAIGN @texter N", "give a texter N first texts (while dynamic assignment is off)"),
+    ("max CAMPAIGN @texter N|none", "a texter's own maximum of contacts held"),
     ("review CAMPAIGN FILTER [@texter]", "message review (needs-first-message, needs-response, ...)"),
     ("export CAMPAIGN", "the contacts as CSV with their answers and tags, uploaded into this channel"),
     ("optout NUMBER", "add a number to the organization's opt-out list"),
@@ -229,22 +231,54 @@ def texters_message(campaign_id: int, title: str, rows: Sequence[TexterCounts]) 
             f"{plural(row.unhandled_replies, 'unhandled reply', 'unhandled replies')}, "
             f"{row.total_assigned} assigned{cap}"
         )
-        accessory = None
+        choices = [
+            Option("Assign first texts…", act(A.TEXTER_MENU, k=campaign_id, u=row.user_id, x="assign")),
+            Option("Set maximum…", act(A.TEXTER_MENU, k=campaign_id, u=row.user_id, x="max")),
+        ]
         if row.unsent_initials:
-            accessory = Button(
-                "Release unsent",
-                act(A.RELEASE_TEXTER, k=campaign_id, u=row.user_id),
-                style="danger",
-                confirm=Confirm(
-                    "Release unsent?",
-                    f"{row.name}'s {plural(row.unsent_initials, 'unsent first text')} go back to the pool.",
-                    "Release",
-                ),
+            choices.append(
+                Option("Release unsent…", act(A.TEXTER_MENU, k=campaign_id, u=row.user_id, x="release"))
             )
-        parts.append(Section(text, accessory))
+        parts.append(Section(text, Select(A.TEXTER_MENU, "Manage…", (OptionGroup("", tuple(choices)),))))
     if len(rows) > MAX_LISTED:
         parts.append(Note(f"… and {len(rows) - MAX_LISTED} more"))
     return _msg("info", *parts, summary=f"Texters of {title}")
+
+
+def assign_form(campaign_id: int, user_id: int, name: str, title: str) -> Form:
+    return Form(
+        act(A.ASSIGN, k=campaign_id, u=user_id),
+        "Assign first texts",
+        "Assign",
+        (TextField("count", f"How many first texts for {name}?"),),
+        intro=(
+            f"Unassigned first texts of {bold(title)} go to {bold(name)} "
+            "(only while dynamic assignment is off)."
+        ),
+    )
+
+
+def max_form(campaign_id: int, user_id: int, name: str, title: str, current: int | None) -> Form:
+    return Form(
+        act(A.SET_MAX, k=campaign_id, u=user_id),
+        "Texter maximum",
+        "Save",
+        (
+            TextField(
+                "max", "Maximum contacts held (a number, or none)", "" if current is None else str(current)
+            ),
+        ),
+        intro=f"How many contacts of {bold(title)} {bold(name)} may hold; none: the campaign's applies.",
+    )
+
+
+def release_form(campaign_id: int, user_id: int, name: str, unsent: int) -> Form:
+    return Form(
+        act(A.RELEASE_TEXTER, k=campaign_id, u=user_id),
+        "Release unsent?",
+        "Release",
+        intro=f"{bold(name)}'s {plural(unsent, 'unsent first text')} go back to the pool.",
+    )
 
 
 def released_texter(name: str, count: int) -> Message:
@@ -289,6 +323,22 @@ def review_message(
     else:
         parts.append(Note("Nothing matches."))
     return _msg("info", *parts, summary=f"Review of {title}")
+
+
+def assigned_by_hand(name: str, title: str, count: int, reason: str | None) -> Message:
+    if not count:
+        return confirmation(f"Gave no first texts to {esc(name)}: {esc(reason or 'nothing left to give')}.")
+    tail = f" ({esc(reason)})" if reason else ""
+    return confirmation(f"{INBOX} Gave {plural(count, 'first text')} to {esc(name)} in {bold(title)}{tail}.")
+
+
+def maximum_set(name: str, title: str, own: int | None, campaign_max: int | None) -> Message:
+    if own is not None:
+        return confirmation(f"{esc(name)}'s maximum in {bold(title)} is now {own}.")
+    rest = str(campaign_max) if campaign_max is not None else "no limit"
+    return confirmation(
+        f"{esc(name)}'s own maximum in {bold(title)} is removed: the campaign's applies ({rest})."
+    )
 
 
 def unassigned(count: int) -> Message:

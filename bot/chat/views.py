@@ -167,6 +167,7 @@ class Form:
     title: str  # plain, at most 24 characters (Slack's limit; Discord allows 45)
     submit: str
     fields: tuple[TextField, ...] = field(default_factory=tuple)
+    intro: str = ""  # neutral markup shown above the fields (a confirmation form has only this)
 
 
 def text_message(kind: Kind, text: str, summary: str | None = None) -> Message:

@@ -13,13 +13,15 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.chat import actions as A
-from bot.chat import adhoc, admin, replies, texting
+from bot.chat import adhoc, admin, replies, texting, texts
 from bot.chat.actions import Action
 from bot.chat.actor import Actor
+from bot.chat.admin import FieldRefused
 from bot.chat.surface import MessageRef
 from bot.chat.views import Message
 from bot.slack import home, render
 from bot.slack.deps import SlackDeps, respond_with
+from core.errors import Refused
 
 CardFlow = Callable[[Actor, Action], Awaitable[Message]]
 
@@ -104,6 +106,47 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         actor = await deps.actor(body["team"]["id"], body["user"]["id"])
         form = await replies.edit_form(chat, actor, render.clicked_action(action))
         await deps.client.views_open(trigger_id=body["trigger_id"], view=render.modal(form, clicked(body)))
+
+    @app.action(A.TEXTER_MENU)
+    async def texter_menu(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+        await ack()
+        actor = await deps.actor(body["team"]["id"], body["user"]["id"])
+        try:
+            form = await admin.texter_form(chat, actor, render.clicked_action(action))
+        except Refused as exc:
+            await respond_with(respond, texts.refusal(exc.reason))
+            return
+        await deps.client.views_open(trigger_id=body["trigger_id"], view=render.modal(form))
+
+    def on_form(name: str, flow: Callable[[Actor, Action, dict[str, str]], Awaitable[Message]]) -> None:
+        """A submitted admin form: a field refused keeps the form open with the reason under it; else the
+        answer goes to the admin's DM."""
+
+        @app.view(name)
+        async def handle(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+            actor = await deps.actor(body["team"]["id"], body["user"]["id"])
+            action, _where, values = render.submitted(view)
+            try:
+                answer = await flow(actor, action, values)
+            except FieldRefused as exc:
+                await ack(response_action="errors", errors={exc.field: exc.reason[:1900]})
+                return
+            except Refused as exc:
+                answer = texts.refusal(exc.reason)
+            await ack()
+            await deps.dm(actor.platform_user_id, answer)
+
+    on_form(
+        A.ASSIGN,
+        lambda actor, a, v: admin.assign(
+            chat, actor, str(a.number("k")), a.number("u"), admin.whole_number(v.get("count", ""), "count")
+        ),
+    )
+    on_form(
+        A.SET_MAX,
+        lambda actor, a, v: admin.set_max(chat, actor, str(a.number("k")), a.number("u"), v.get("max", "")),
+    )
+    on_form(A.RELEASE_TEXTER, lambda actor, a, _v: admin.release_texter(chat, actor, a))
 
     @app.view(A.REPLY_EDIT)
     async def edited(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:

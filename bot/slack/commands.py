@@ -177,6 +177,30 @@ async def admin_command(ctx: Ctx) -> None:
     await ctx.say(await admin.set_role(ctx.deps.chat, ctx.actor, target, role))
 
 
+async def _texter_in(ctx: Ctx, usage: str) -> tuple[str, Actor, str]:
+    """(campaign, texter, value) of ``CAMPAIGN @texter VALUE``."""
+    if len(ctx.args) != 3 or mentioned_user(ctx.args[1]) is None:
+        raise ctx.usage(usage)
+    slack_id = mentioned_user(ctx.args[1])
+    assert slack_id is not None
+    await admin.require_admin(ctx.deps.chat, ctx.actor)
+    texter = await ctx.deps.actor(ctx.actor.workspace_id, slack_id, recheck=False)
+    return ctx.args[0], texter, ctx.args[2]
+
+
+async def assign_command(ctx: Ctx) -> None:
+    ref, texter, count = await _texter_in(
+        ctx, 'assign CAMPAIGN @texter N (quote a title with spaces: "GOTV")'
+    )
+    number = admin.whole_number(count, "count")
+    await ctx.say(await admin.assign(ctx.deps.chat, ctx.actor, ref, texter.user_id, number))
+
+
+async def max_command(ctx: Ctx) -> None:
+    ref, texter, value = await _texter_in(ctx, "max CAMPAIGN @texter N|none")
+    await ctx.say(await admin.set_max(ctx.deps.chat, ctx.actor, ref, texter.user_id, value))
+
+
 async def text_command(ctx: Ctx) -> None:
     words = list(ctx.args)
     number_words = []
@@ -206,6 +230,8 @@ SUBCOMMANDS: dict[str, Handler] = {
     "export": export_command,
     "optout": optout_command,
     "admin": admin_command,
+    "assign": assign_command,
+    "max": max_command,
     "text": text_command,
     "done": done_command,
 }

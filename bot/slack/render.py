@@ -167,7 +167,7 @@ def modal(form: Form, clicked: MessageRef | None = None) -> Block:
     meta: dict[str, Any] = {"a": form.action.value()}
     if clicked is not None:
         meta.update(ch=clicked.channel_id, ts=clicked.message_id)
-    body = []
+    body: list[Block] = [_section(form.intro)] if form.intro else []
     for field in form.fields:
         element: Block = {"type": "plain_text_input", "action_id": "v", "multiline": field.multiline}
         if field.max_length:

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.chat.actions import MAX_ENCODED
 from core.optouts import opt_out
-from storage.models import Message, ReplyDraft, User
+from storage.models import Campaign, Message, ReplyDraft, User
 from tests.bot.slack.conftest import ADMIN, TEXTER, Driver
 from tests.bot.slack.standin import Call, event_body
 from tests.bot.slack.test_admin import CAMPAIGN_YAML, apply_campaign, setup_admin, upload_contacts
@@ -196,13 +196,39 @@ async def test_text_command_checks_the_number_and_the_opt_out_list_before_offeri
     assert "opted out" in refused and "tb_adhoc_send" not in refused
 
 
-async def test_release_unsent_asks_for_confirmation(driver: Driver) -> None:
+async def test_assign_and_max_as_commands_and_as_actions_on_the_texters_list(driver: Driver) -> None:
     token = await launched_with_join(driver)
-    await join_and_card(driver, token, TEXTER)
+    await join_and_card(driver, token, TEXTER)  # Tess holds 2 of the 3 contacts
+    await driver.command(ADMIN, f'assign "Test Drive" <@{TEXTER}|tess> 1')
+    refused = driver.responses(ADMIN)[-1]
+    assert "dynamic assignment for initials is on" in refused
+    with driver.db.session() as session:
+        session.execute(update(Campaign).values(dynamic_initials=False))
+    await driver.command(ADMIN, f'assign "Test Drive" <@{TEXTER}|tess> 5')
+    assert "Gave 1 first text to Tess Texter" in driver.responses(ADMIN)[-1]
+    assert "only 1 unassigned initials were left" in driver.responses(ADMIN)[-1]
+    await driver.command(ADMIN, f'max "Test Drive" <@{TEXTER}|tess> 5')
+    assert "maximum in *Test Drive* is now 5" in driver.responses(ADMIN)[-1]
+    await driver.command(ADMIN, f'max "Test Drive" <@{TEXTER}|tess> none')
+    assert "the campaign's applies (no limit)" in driver.responses(ADMIN)[-1]
+    await driver.command(TEXTER, f'max "Test Drive" <@{TEXTER}|tess> 500')
+    assert "only an admin" in driver.responses(TEXTER)[-1]
+
     await driver.command(ADMIN, 'texters "Test Drive"')
-    release = find_action(driver.slack.of("respond")[-1].blocks, "tb_release_texter")
-    assert release is not None and release["confirm"]["confirm"]["text"] == "Release"
-    assert json.loads(release["value"]).keys() == {"k", "u"}
+    menu = find_action(driver.slack.of("respond")[-1].blocks, "tb_texter_menu")
+    assert all(len(o["value"]) <= MAX_ENCODED for o in menu["options"])
+    maximum = next(o for o in menu["options"] if o["text"]["text"] == "Set maximum…")
+    await driver.click(
+        ADMIN, {"action_id": "tb_texter_menu", "type": "static_select", "selected_option": maximum}
+    )
+    form = await driver.slack.wait_for("views.open", lambda c: c.view.get("callback_id") == "tb_set_max")
+    bad = await driver.submit(ADMIN, form.view, {"max": {"v": {"type": "plain_text_input", "value": "lots"}}})
+    assert "max" in json.loads(bad.body)["errors"]
+    ok = await driver.submit(ADMIN, form.view, {"max": {"v": {"type": "plain_text_input", "value": "7"}}})
+    assert ok.status == 200
+    await driver.slack.wait_for(
+        "chat.postMessage", lambda c: c.body.get("channel") == "D" + ADMIN and "is now 7" in c.text_dump()
+    )
 
 
 async def test_suggested_commands_quote_titles_with_spaces(driver: Driver) -> None:

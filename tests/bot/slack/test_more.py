@@ -92,13 +92,24 @@ async def test_texters_list_with_release_and_review_unassign(driver: Driver) -> 
     await driver.command(ADMIN, 'texters "Test Drive"')
     listing = driver.slack.of("respond")[-1]
     assert "Tess Texter" in listing.text_dump() and "2 unsent" in listing.text_dump()
-    release = find_action(listing.blocks, "tb_release_texter")
-    await driver.click(TEXTER, {"action_id": "tb_release_texter", "value": release["value"]})
+    menu = find_action(listing.blocks, "tb_texter_menu")
+    release = next(o for o in menu["options"] if o["text"]["text"] == "Release unsent…")
+    choose = {"action_id": "tb_texter_menu", "type": "static_select", "selected_option": release}
+    await driver.click(TEXTER, choose)
     refused = await driver.slack.wait_for("respond", lambda c: "only an admin" in c.text_dump())
     assert refused.path.endswith(TEXTER)
-    await driver.click(ADMIN, {"action_id": "tb_release_texter", "value": release["value"]})
+    await driver.click(ADMIN, choose)
+    form = await driver.slack.wait_for(
+        "views.open", lambda c: c.view.get("callback_id") == "tb_release_texter"
+    )
+    assert "2 unsent first texts go back to the pool" in form.text_dump()  # asked first, as Unassign is
+    await driver.submit(ADMIN, form.view, {})
     await driver.slack.wait_for(
-        "respond", lambda c: "Released 2 unsent first texts of Tess Texter" in c.text_dump()
+        "chat.postMessage",
+        lambda c: (
+            c.body.get("channel") == "D" + ADMIN
+            and "Released 2 unsent first texts of Tess Texter" in c.text_dump()
+        ),
     )
     await request_card(driver, TEXTER)
     await driver.command(ADMIN, f'review "Test Drive" needs-first-message <@{TEXTER}|tess>')
