@@ -30,7 +30,7 @@ from bot.chat.views import Message
 from bot.discord import thread_channels
 from bot.discord.client import FAILED, PLATFORM, TextbankBot, log
 from bot.discord.render import FormModal, render, submitted_fields
-from core import assignment, campaign_yaml, campaigns, optouts, orgs
+from core import campaign_yaml, campaigns, optouts, orgs
 from core.errors import Refused
 
 MAX_YAML_BYTES = 1024 * 1024
@@ -337,19 +337,7 @@ class TextbankGroup(app_commands.Group):
     ) -> None:
         async def give(actor: Actor) -> Message:
             target = await self._texter(actor, texter)
-
-            def write(session: Session) -> Message:
-                found = admin.admin_campaign(session, actor, campaign)
-                me, them = orgs.get_user(session, actor.user_id), orgs.get_user(session, target.user_id)
-                result = assignment.assign_initials(session, me, found, them, count)
-                if not result.count:
-                    raise Refused(result.reason or "nothing was assigned")
-                note = f" ({esc(result.reason)})" if result.reason else ""
-                return texts.confirmation(
-                    f"Assigned {result.count} first texts of {esc(found.title)} to {esc(target.name)}.{note}"
-                )
-
-            return await self.chat.work.write(write)
+            return await admin.assign(self.chat, actor, campaign, target.user_id, count)
 
         await answer(interaction, give)
 
@@ -367,15 +355,8 @@ class TextbankGroup(app_commands.Group):
     ) -> None:
         async def save(actor: Actor) -> Message:
             target = await self._texter(actor, texter)
-
-            def write(session: Session) -> Message:
-                found = admin.admin_campaign(session, actor, campaign)
-                me, them = orgs.get_user(session, actor.user_id), orgs.get_user(session, target.user_id)
-                assignment.set_texter_max(session, me, found, them, maximum)
-                shown = "the campaign's maximum" if maximum is None else f"at most {maximum} first texts"
-                return texts.confirmation(f"{esc(target.name)} now has {shown} in {esc(found.title)}.")
-
-            return await self.chat.work.write(write)
+            value = "none" if maximum is None else str(maximum)
+            return await admin.set_max(self.chat, actor, campaign, target.user_id, value)
 
         await answer(interaction, save)
 

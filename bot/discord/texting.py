@@ -18,12 +18,13 @@ from bot.chat import adhoc, admin, replies, texting, texts
 from bot.chat.actions import Action
 from bot.chat.actor import Actor
 from bot.chat.surface import MessageRef
-from bot.chat.views import Message
+from bot.chat.views import Button, Controls, Message, Section
 from bot.discord.client import TextbankBot
 from bot.discord.render import FormModal, render, submitted_fields
 from core.errors import Refused
 
 Flow = Callable[[Actor, Action], Awaitable[Message]]
+FormFlow = Callable[[Actor, Action, dict[str, str]], Awaitable[Message]]
 ControlFlow = Callable[[Actor, Action, MessageRef], Awaitable[None]]
 NO_DM = (
     "textbank cannot send you a direct message: allow direct messages from this server's members "
@@ -123,6 +124,54 @@ def register(bot: TextbankBot) -> None:
         await interaction.response.send_modal(FormModal(await replies.edit_form(chat, actor, action)))
 
     bot.handlers[A.REPLY_EDIT] = edit
+
+    async def texter_menu(interaction: discord.Interaction, action: Action, _data: dict[str, Any]) -> None:
+        """A choice on a texter of ``/textbank texters``: its form (a confirmation, without fields: a
+        button)."""
+        actor = await bot.actor(interaction)
+        try:
+            form = await admin.texter_form(chat, actor, action)
+        except Refused as exc:
+            await interaction.response.send_message(
+                ephemeral=True, **render(texts.refusal(exc.reason)).kwargs()
+            )
+            return
+        if form.fields:
+            await interaction.response.send_modal(FormModal(form))
+            return
+        confirm = Message(
+            "info", form.title, (Section(form.intro), Controls((Button(form.submit, form.action, "danger"),)))
+        )
+        await interaction.response.send_message(ephemeral=True, **render(confirm).kwargs())
+
+    bot.handlers[A.TEXTER_MENU] = texter_menu
+
+    def on_form(name: str, flow: FormFlow) -> None:
+        """A submitted admin form, answered ephemerally (a refused field: its reason, to submit again)."""
+
+        async def handle(interaction: discord.Interaction, action: Action, data: dict[str, Any]) -> None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            actor = await _actor_or_say(bot, interaction)
+            if actor is None:
+                return
+            try:
+                answer = await flow(actor, action, submitted_fields(data))
+            except Refused as exc:
+                answer = texts.refusal(exc.reason)
+            await show(interaction, answer)
+
+        bot.handlers[name] = handle
+
+    on_form(
+        A.ASSIGN,
+        lambda actor, a, v: admin.assign(
+            chat, actor, str(a.number("k")), a.number("u"), admin.whole_number(v.get("count", ""), "count")
+        ),
+    )
+    on_form(
+        A.SET_MAX,
+        lambda actor, a, v: admin.set_max(chat, actor, str(a.number("k")), a.number("u"), v.get("max", "")),
+    )
 
 
 async def _join(bot: TextbankBot, actor: Actor, action: Action) -> Message:

@@ -39,9 +39,9 @@ async def test_admin_commands(
     assigned = await ask(
         api, OWNER_ID, "assign", options={**campaign, "count": 5}, members={"texter": TEXTER}
     )
-    assert "Assigned 2 first texts of Test Drive to Tess Texter" in assigned.text
+    assert "Gave 2 first texts to Tess Texter in **Test Drive**" in assigned.text
     capped = await ask(api, OWNER_ID, "max", options={**campaign, "maximum": 1}, members={"texter": TEXTER})
-    assert "Tess Texter now has at most 1 first texts in Test Drive" in capped.text
+    assert "Tess Texter's maximum in **Test Drive** is now 1" in capped.text
 
     texters = await ask(api, OWNER_ID, "texters", options=campaign)
     assert "**Tess Texter**: 2 unsent, 0 unhandled replies, 2 assigned, maximum 1" in texters.text
