@@ -23,11 +23,12 @@ from discord.gateway import DiscordWebSocket
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.chat import texts
+from bot.chat import replies, texts
 from bot.chat.actions import Action
 from bot.chat.actor import Actor
 from bot.chat.context import Chat
 from bot.chat.people import Profile, resolve_actor
+from bot.chat.surface import Place
 from bot.config import Settings
 from bot.dbwork import DbWork
 from bot.discord import thread_channels
@@ -122,6 +123,19 @@ class TextbankBot(discord.AutoShardedClient):
                 await interaction.edit_original_response(**render(message).kwargs())
             else:
                 await interaction.response.send_message(ephemeral=True, **render(message).kwargs())
+
+    async def on_message(self, message: discord.Message) -> None:
+        """Text a texter types in one of their conversation threads becomes its draft (above Send)."""
+        if message.author.bot or message.guild is None or not message.content:
+            return
+        # Conversation threads only (one the bot made is not in discord.py's cache: a partial channel).
+        if not isinstance(message.channel, discord.Thread | discord.PartialMessageable):
+            return
+        try:
+            actor = await self.enter(str(message.guild.id), message.author, False)
+            await replies.typed(self.chat, actor, Place(str(message.channel.id)), message.content)
+        except Exception:
+            log.exception("discord: a typed reply in %s failed", message.channel.id)
 
     async def actor(self, interaction: discord.Interaction) -> Actor:
         """The textbank user behind the interaction's user, entered by core's rule on first use.

@@ -61,15 +61,21 @@ def _button(button: v.Button) -> discord.ui.Button[Any]:
 
 def _selects(select: v.Select) -> list[discord.ui.Select[Any]]:
     """One select per 25 options ("1/2", "2/2" in the placeholder when paged)."""
-    options = select.options
-    pages = [options[i : i + MAX_OPTIONS] for i in range(0, len(options), MAX_OPTIONS)] or [()]
+    # Discord has no option groups: a group's label is each of its options' description.
+    options = [(o, g.label) for g in select.groups for o in g.options]
+    pages = [options[i : i + MAX_OPTIONS] for i in range(0, len(options), MAX_OPTIONS)] or [[]]
     out: list[discord.ui.Select[Any]] = []
     for number, page in enumerate(pages, 1):
         paged = f" ({number}/{len(pages)})" if len(pages) > 1 else ""
         placeholder = select.placeholder + paged
         choices = [
-            discord.SelectOption(label=o.label[:100], value=o.action.encode(), default=o == select.chosen)
-            for o in page
+            discord.SelectOption(
+                label=o.label[:100],
+                value=o.action.encode(),
+                description=group[:100] or None,
+                default=o == select.chosen,
+            )
+            for o, group in page
         ]
         out.append(
             discord.ui.Select(
