@@ -22,7 +22,7 @@ from discord import app_commands
 from sqlalchemy.orm import Session
 
 from bot.chat import actions as A
-from bot.chat import admin, texting, texts
+from bot.chat import adhoc, admin, texting, texts
 from bot.chat.actor import Actor
 from bot.chat.markup import bold, code, esc
 from bot.chat.surface import Place
@@ -420,6 +420,15 @@ class TextbankGroup(app_commands.Group):
             return await admin.set_role(self.chat, actor, await self._texter(actor, member), "admin")
 
         await answer(interaction, work)
+
+    @app_commands.command(name="text", description="Text a number that is in no campaign yet (ad hoc)")
+    @app_commands.describe(number="the phone number, e.g. (212) 555-0142", message="the text to send")
+    async def text_command(self, interaction: discord.Interaction, number: str, message: str) -> None:
+        await answer(interaction, lambda actor: adhoc.prepare(self.chat, actor, number, message))
+
+    @app_commands.command(name="dashboard", description="Your campaigns, what you hold, your conversations")
+    async def dashboard_command(self, interaction: discord.Interaction) -> None:
+        await answer(interaction, lambda actor: texting.dashboard(self.chat, actor))
 
     @app_commands.command(
         name="done", description="Done for the Day: hand back every text you have not sent or answered"

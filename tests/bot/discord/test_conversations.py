@@ -12,6 +12,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+import time_machine
+from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from bot.discord.component import DiscordComponent
@@ -20,6 +22,7 @@ from bot.twilio.sender import OutboxSender, SenderOptions, TwilioGateway
 from bot.twilio.webhooks import add_twilio_routes
 from bot.web import WebServer, create_app
 from storage import Database
+from storage.models import Message as Text
 from tests.bot.discord.conftest import TEXTER
 from tests.bot.discord.standin import BOT_TOKEN, CHANNEL_ID, OWNER_ID, DiscordStandIn
 from tests.bot.discord.test_limits import launched
@@ -153,3 +156,30 @@ async def test_a_reply_lands_in_the_private_thread_and_send_texts_the_chosen_ans
             if thread in c.path
         )
     )
+
+
+async def test_an_ad_hoc_text_goes_out_and_the_dashboard_lists_the_campaign(
+    world: World, db: Database, tmp_path: Path
+) -> None:
+    api = world.api
+    await launched(db, api, tmp_path)
+    await ask(api, OWNER_ID, "link", "initials", options={"campaign": "Test Drive"})
+    join = api.message(api.find("POST", rf"/channels/{CHANNEL_ID}/messages")[-1])
+    await click(api, TEXTER, join, "Join")
+
+    with time_machine.travel("2026-03-10 16:00:00+00:00", tick=True):  # noon in New York: texting hours
+        await send_ad_hoc(world)
+    with db.read() as session:  # queued for the sender, to that number, with that text
+        (queued,) = session.scalars(select(Text).where(Text.direction == "out")).all()
+        assert (queued.cell, queued.body) == ("+12125550142", "Hi from Tess")
+
+    dashboard = await ask(api, TEXTER, "dashboard")
+    assert "Test Drive" in dashboard.text and "Send First Texts" in dashboard.text
+
+
+async def send_ad_hoc(world: World) -> None:
+    api = world.api
+    choices = await ask(api, TEXTER, "text", options={"number": "(212) 555-0142", "message": "Hi from Tess"})
+    assert "Hi from Tess" in choices.text and "+12125550142" not in choices.text  # masked for a texter
+    sent = await click(api, TEXTER, api.message(choices), "Send; replies come to me")
+    assert "replies come to you" in sent.text
