@@ -55,14 +55,16 @@ def prepare(db: Database, folder: Path, texters: int, per_texter: int) -> int:
     csv.write_text("first name,cell\n" + "\n".join(rows) + "\n")
     with db.session() as session:
         org = orgs.default_organization(session)
-        campaign, _ = campaign_yaml.apply_campaign_yaml(session, org.id, CAMPAIGN)
+        campaign, _ = campaign_yaml.apply_campaign_yaml(
+            session, org.id, CAMPAIGN, actor=orgs.command_line_user(session, org, "bench")
+        )
         campaign_id = campaign.id
     contacts_import.import_contacts(db, campaign_id, csv)
     with db.session() as session:
         org = orgs.default_organization(session)
         admin = orgs.command_line_user(session, org, "bench")
         campaign = campaigns.launch_campaign(
-            session, campaigns.get_campaign(session, org.id, str(campaign_id))
+            session, campaigns.get_campaign(session, org.id, str(campaign_id)), actor=admin
         )
         for n in range(texters):
             texter = orgs.enter_workspace_user(

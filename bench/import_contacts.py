@@ -29,7 +29,7 @@ import zipcodes  # noqa: E402
 
 from core.campaigns import create_campaign  # noqa: E402
 from core.contacts_import import import_contacts  # noqa: E402
-from core.orgs import default_organization  # noqa: E402
+from core.orgs import command_line_user, default_organization  # noqa: E402
 from storage import Database, upgrade  # noqa: E402
 from storage.models import Campaign  # noqa: E402
 
@@ -102,7 +102,10 @@ def main() -> None:
     with db.session() as session:
         org = default_organization(session)
         campaign = create_campaign(
-            session, org.id, title=f"bench import {datetime.now(UTC):%Y-%m-%d %H:%M:%S.%f}"
+            session,
+            org.id,
+            actor=command_line_user(session, org, "bench"),
+            title=f"bench import {datetime.now(UTC):%Y-%m-%d %H:%M:%S.%f}",
         )
         campaign_id = campaign.id
 

@@ -80,6 +80,7 @@ def prepare(db: Database, texters: int, per_texter: int) -> tuple[int, list[str]
         campaign = campaigns.create_campaign(
             session,
             org.id,
+            actor=orgs.command_line_user(session, org, "bench"),
             title=f"bench {uuid.uuid4().hex[:6]}",
             hours_start=0,
             hours_end=0,
@@ -93,7 +94,7 @@ def prepare(db: Database, texters: int, per_texter: int) -> tuple[int, list[str]
     with db.session() as session:
         org = orgs.default_organization(session)
         campaign = campaigns.get_campaign(session, org.id, str(campaign_id))
-        campaigns.launch_campaign(session, campaign)
+        campaigns.launch_campaign(session, campaign, actor=orgs.command_line_user(session, org, "bench"))
         for slack_id in slack_ids:
             user = orgs.ensure_user(
                 session, org, platform="slack", workspace_id=TEAM_ID, platform_user_id=slack_id, name=slack_id

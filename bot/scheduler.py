@@ -15,12 +15,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from core import outbox
 from core.releases import release_unhandled_replies
+from core.reminders import send_reply_reminders
 from storage import Database
 from storage.locks import try_job_lock
 
 log = logging.getLogger(__name__)
 
 RELEASE_JOB = "release_unhandled_replies"
+REMINDER_JOB = "send_reply_reminders"
 SWEEP_JOB = "sweep_stale_sending"
 # Longer than a live sender ever holds a row in ``sending`` (rate wait + the 30 s request timeout).
 STALE_SENDING_AFTER = timedelta(minutes=5)
@@ -33,6 +35,15 @@ def release_job(db: Database) -> int:
     if released:
         log.info("scheduler: released %d unhandled replies", released)
     return released
+
+
+def reminder_job(db: Database, now: datetime | None = None) -> int:
+    """Reply reminders for every launched campaign that has them on (core takes its own advisory lock)."""
+    with db.session() as session:
+        reminded = len(send_reply_reminders(session, now))
+    if reminded:
+        log.info("scheduler: reminded %d texters of replies waiting on them", reminded)
+    return reminded
 
 
 def sweep_job(db: Database, older_than: timedelta = STALE_SENDING_AFTER, now: datetime | None = None) -> int:
@@ -71,7 +82,7 @@ class Scheduler:
     def description(self) -> str:
         every = f"every {self.interval.total_seconds():g}s"
         return (
-            f"scheduler: {RELEASE_JOB} {every}; {SWEEP_JOB} {every} "
+            f"scheduler: {RELEASE_JOB} {every}; {REMINDER_JOB} {every}; {SWEEP_JOB} {every} "
             f"(sending for over {self.stale_after.total_seconds():g}s -> unknown; unclaimed status callbacks "
             f"purged after {outbox.EARLY_CALLBACKS_KEPT.total_seconds() / 3600:g}h); in-memory job store"
         )
@@ -87,6 +98,7 @@ class Scheduler:
             "misfire_grace_time": int(self.interval.total_seconds()),
         }
         scheduler.add_job(release_job, id=RELEASE_JOB, name=RELEASE_JOB, args=[self.db], **common)
+        scheduler.add_job(reminder_job, id=REMINDER_JOB, name=REMINDER_JOB, args=[self.db], **common)
         # The sweep also runs right away: a process that died before this start left its rows behind.
         scheduler.add_job(
             sweep_job,

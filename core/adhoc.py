@@ -1,11 +1,15 @@
 """Ad-hoc texts (seed 001): text a number that has no campaign task, and the home of unknown senders.
 
-Every organization has one hidden campaign of ``kind == "adhoc"`` (created on first use, launched, default
-texting hours, dynamic replies on) holding these conversations. A texter picks where the reply goes:
+Every organization has one campaign of ``kind == "adhoc"`` titled ``ADHOC_TITLE`` (created on first use,
+launched, default texting hours, dynamic replies on) holding these conversations; ``campaign list`` shows it
+and commands find it by that title. A texter picks where the reply goes:
 
 - ``open``: the conversation is assigned to the texter now ("... and open chat with customer");
 - ``me``: it stays unassigned until the contact replies, then it is assigned to the texter who wrote;
-- ``anyone``: the reply waits unassigned in the replies pool for any texter of the ad-hoc campaign.
+- ``anyone``: the reply waits unassigned in the ad-hoc campaign's replies pool, where any texter who joined
+  it (a ``link replies`` join message) claims it with Send Replies; the admins get a notice
+  (``adhoc_unclaimed``, see ``core.inbound``) so the reply does not sit unseen. A text from a number no
+  campaign texted waits there the same way.
 
 ``Contact.reply_route`` keeps the choice (``me`` for open and me, ``anyone``). ``complete`` ends the chat:
 closed and unassigned; a later reply from the number lands in the unassigned pool.
@@ -21,9 +25,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.assignment import ensure_member
+from core.campaigns import ADHOC_TITLE
 from core.conversations import owned_contact
 from core.errors import Refused
-from core.messages import contact_zone, queue_outbound
+from core.messages import check_sms_body, contact_zone, queue_outbound
 from core.optouts import is_opted_out, normalize_or_refuse
 from core.phones import mask, zone_for_number
 from core.sending import outside_hours
@@ -31,7 +36,6 @@ from storage.models import Campaign, Contact, Organization, User
 from storage.types import utcnow
 
 ROUTES = ("open", "me", "anyone")
-ADHOC_TITLE = "ad-hoc texts"
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ def send_adhoc(
     body = (body or "").strip()
     if not body:
         raise Refused("the text is empty: write the message to send")
+    check_sms_body(body)
     cell = normalize_or_refuse(cell_raw)
     if is_opted_out(session, user.organization_id, cell):
         raise Refused(f"{mask(cell)} opted out of texts from this organization: it is never texted again")

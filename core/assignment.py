@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -456,47 +456,115 @@ def ensure_member(session: Session, campaign: Campaign, user: User) -> CampaignT
     return member
 
 
+# What a person types for "no personal maximum" (the campaign's applies).
+NO_MAXIMUM_WORDS = ("none", "no", "off", "default", "campaign", "-")
+
+
+def parse_maximum(value: int | str | None) -> int | None:
+    """A per-texter maximum from what an admin typed: a whole number of 0 or more, or "none" (None)."""
+    if value is None or isinstance(value, int) and not isinstance(value, bool):
+        if value is not None and value < 0:
+            raise Refused(f"maximum {value} is negative: give 0 or more, or none to use the campaign's")
+        return value
+    if not isinstance(value, str):
+        raise Refused(f"the maximum must be a whole number or none (got {value!r})")
+    word = value.strip().lower()
+    if word in NO_MAXIMUM_WORDS:
+        return None
+    if word.lstrip("-").isdigit():
+        return parse_maximum(int(word))
+    raise Refused(f"{value.strip()!r} is not a maximum: give a whole number such as 50, or none")
+
+
+@dataclass(frozen=True)
+class TexterMaximum:
+    """What ``set_texter_max`` set, for the admin's confirmation."""
+
+    texter_name: str
+    campaign_title: str
+    # The texter's own maximum now (None: removed, the campaign's applies).
+    own: int | None
+    # The campaign's maximum per texter (None: no limit).
+    campaign_max: int | None
+
+    @property
+    def message(self) -> str:
+        if self.own is not None:
+            return f"{self.texter_name}'s maximum in {self.campaign_title} is now {self.own}."
+        rest = f"{self.campaign_max}" if self.campaign_max is not None else "no limit"
+        return (
+            f"{self.texter_name}'s own maximum in {self.campaign_title} is removed: "
+            f"the campaign's applies ({rest})."
+        )
+
+
 def set_texter_max(
-    session: Session, actor: User, campaign: Campaign, user: User, max_initials: int | None
-) -> CampaignTexter:
-    """An admin sets ``user``'s personal maximum (None = the campaign's); adds them to the campaign."""
+    session: Session, actor: User, campaign: Campaign, user: User, max_initials: int | str | None
+) -> TexterMaximum:
+    """An admin sets ``user``'s personal maximum of contacts held in ``campaign``; adds them to it.
+
+    ``max_initials``: a whole number of 0 or more, or None / "none" to remove it (the campaign's applies).
+    """
     require_admin(actor)
     _same_org(campaign, actor)
     _same_org(campaign, user)
-    if max_initials is not None and max_initials < 0:
-        raise Refused(f"maximum {max_initials} is negative: give 0 or more, or none to use the campaign's")
+    maximum = parse_maximum(max_initials)
+    if campaign.status == "archived":
+        raise Refused(f"the campaign {campaign.title!r} is archived: its texters' maximums no longer matter")
     member = ensure_member(session, campaign, user)
-    member.max_initials = max_initials
+    member.max_initials = maximum
     session.flush()
-    return member
+    return TexterMaximum(user.name, campaign.title, maximum, campaign.max_initials_per_texter)
+
+
+@dataclass(frozen=True)
+class ManualAssignment(ClaimResult):
+    """What ``assign_initials`` gave, for the admin's confirmation (``message``)."""
+
+    texter_name: str = ""
+    campaign_title: str = ""
+    requested: int = 0
+
+    @property
+    def message(self) -> str:
+        if not self.contact_ids:
+            return f"Gave no initials to {self.texter_name}: {self.reason}."
+        plural = "" if self.count == 1 else "s"
+        line = f"Gave {self.count} initial{plural} to {self.texter_name} in {self.campaign_title}"
+        return f"{line} ({self.reason})." if self.reason else f"{line}."
 
 
 def assign_initials(
     session: Session, actor: User, campaign: Campaign, user: User, count: int, now: datetime | None = None
-) -> ClaimResult:
+) -> ManualAssignment:
     """An admin gives ``user`` up to ``count`` unassigned initials (manual assignment).
 
     Refused while dynamic assignment for initials is on (seed 002). Texting hours are not applied here:
-    an admin may assign before the window opens; the send checks the hours.
+    an admin may assign before the window opens; the send checks the hours. The personal maximum is an
+    admin's own limit, so an admin's assignment is not held to it.
     """
     require_admin(actor)
     _same_org(campaign, actor)
     _same_org(campaign, user)
     if campaign.status == "archived":
         raise Refused(f"the campaign {campaign.title!r} is archived: unarchive it before assigning texts")
+    if campaign.kind != "campaign":
+        raise Refused("the ad-hoc texts have no initials to assign: texters start those conversations")
     if campaign.dynamic_initials:
         raise Refused(
-            "dynamic assignment for initials is on for this campaign, so texts cannot be assigned by hand: "
-            "turn it off in the campaign's settings, assign, then turn it back on",
+            f"dynamic assignment for initials is on in {campaign.title!r}, so texts cannot be assigned by "
+            "hand (texters request their own): turn it off in the campaign's settings, assign, then turn it "
+            "back on",
             code="dynamic_on",
         )
-    if count <= 0:
+    if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
         raise Refused(f"cannot assign {count} texts: give a number of 1 or more")
     now = now or utcnow()
     ensure_member(session, campaign, user)
     ids = claim(session, campaign, user, "initials", count, now, zones=None)
+    done = partial(ManualAssignment, texter_name=user.name, campaign_title=campaign.title, requested=count)
     if not ids:
-        return ClaimResult([], f"there are no unassigned initials left in {campaign.title!r}", "nothing_left")
+        return done([], f"there are no unassigned initials left in {campaign.title!r}", "nothing_left")
     add_notice(
         session,
         user_id=user.id,
@@ -505,4 +573,4 @@ def assign_initials(
         payload={"campaign_title": campaign.title, "initials": len(ids), "by": actor.name},
     )
     reason = None if len(ids) == count else f"only {len(ids)} unassigned initials were left"
-    return ClaimResult(ids, reason)
+    return done(ids, reason)

@@ -9,7 +9,7 @@ The format (every key but ``title`` may be left out; what is left out takes its 
     custom_fields: [pollingPlace]          # names scripts may use beside the built-in placeholders
     assignment: {dynamic_initials: true, initials_batch_size: 200, replies_before_initials: false,
                  max_initials_per_texter: null, dynamic_replies: false, replies_batch_size: 200,
-                 release_unhandled_after_minutes: null}
+                 release_unhandled_after_minutes: null, reply_reminder_minutes: 10}   # 0 = no reminders
     script:
       initial: "Hi {firstName}, it's {texterName} ..."
       question: Can we count on your vote?
@@ -49,8 +49,9 @@ from core import scripts
 from core.campaigns import ASSIGNMENT_DEFAULTS, ASSIGNMENT_FIELDS, CannedSpec, TagSpec
 from core.errors import Refused
 from core.hours import format_hhmm, parse_hhmm
+from core.orgs import require_org_admin
 from core.scripts import StepSpec
-from storage.models import Campaign
+from storage.models import Campaign, User
 
 _NULL = "tag:yaml.org,2002:null"
 _BOOL = "tag:yaml.org,2002:bool"
@@ -295,6 +296,19 @@ def _parse(text: str, source: str) -> tuple[CampaignSpec | None, list[_Problem]]
             checked = reader.check(node, path, core_campaigns.check_assignment_setting, key, value)
             if checked is not _INVALID:
                 spec.assignment[key] = checked
+        if "reply_reminder_minutes" in settings or "release_unhandled_after_minutes" in settings:
+            key = (
+                "reply_reminder_minutes"
+                if "reply_reminder_minutes" in settings
+                else "release_unhandled_after_minutes"
+            )
+            reader.check(
+                settings[key],
+                f"assignment.{key}",
+                core_campaigns.check_reminder_before_release,
+                spec.assignment["reply_reminder_minutes"],
+                spec.assignment["release_unhandled_after_minutes"],
+            )
     if "script" in top:
         spec.script = _read_script(reader, top["script"])
     if "canned_responses" in top:
@@ -455,13 +469,14 @@ def _launched_conflicts(
 
 
 def apply_campaign_yaml(
-    session: Session, org_id: int, text: str, source: str = "FILE"
+    session: Session, org_id: int, text: str, source: str = "FILE", *, actor: User
 ) -> tuple[Campaign, bool]:
-    """Create the campaign the file describes, or update the live one with its title.
+    """An admin creates the campaign the file describes, or updates the live one with its title.
 
     Returns the campaign and whether it was created. Raises ``CampaignYamlError`` listing every problem
     (with line and key) before anything is written.
     """
+    require_org_admin(actor, org_id)
     spec, problems = _parse(text, source)
     if spec is None:
         raise _refuse(problems)
@@ -479,6 +494,7 @@ def apply_campaign_yaml(
         campaign = core_campaigns.create_campaign(
             session,
             org_id,
+            actor=actor,
             title=spec.title,
             description=spec.description,
             timezone=spec.timezone,
@@ -499,8 +515,8 @@ def apply_campaign_yaml(
             if spec.script != scripts.load_tree(session, campaign.id):
                 core_campaigns.set_script(session, campaign, None)
             core_campaigns.set_canned_responses(session, campaign, [])
-        core_campaigns.update_campaign(session, campaign, **changes)
-    core_campaigns.update_assignment_settings(session, campaign, **spec.assignment)
+        core_campaigns.update_campaign(session, campaign, actor=actor, **changes)
+    core_campaigns.update_assignment_settings(session, campaign, actor=actor, **spec.assignment)
     if campaign.status == "draft" and spec.script != scripts.load_tree(session, campaign.id):
         core_campaigns.set_script(session, campaign, spec.script)
     core_campaigns.set_canned_responses(session, campaign, spec.canned_responses)

@@ -6,8 +6,10 @@ settings, canned responses and tags. Its title (texters and join messages know i
 (contacts' zones were derived from it at import), custom fields and script (answers are recorded against
 its steps) are fixed. An archived campaign changes no more.
 
-Titles are unique per organization among campaigns that are not archived. ``kind == "adhoc"`` campaigns
-are the organization's hidden home for ad-hoc texts: they are never listed or found by reference here.
+Titles are unique per organization among campaigns that are not archived. The one ``kind == "adhoc"``
+campaign of an organization holds its ad-hoc texts (seed 001) under the reserved title ``ADHOC_TITLE``: it
+is listed and found by id or title like any campaign (so ``link replies`` and Send Replies reach the
+replies waiting there), but it is never edited, launched or archived.
 """
 
 from __future__ import annotations
@@ -23,10 +25,23 @@ from sqlalchemy.orm import Session
 from core import scripts
 from core.errors import NotFound, Refused
 from core.hours import zone
-from storage.models import Campaign, CampaignTag, CannedResponse, Contact, Organization, Tag, Team
+from core.orgs import require_org_admin
+from storage.models import (
+    Campaign,
+    CampaignTag,
+    CampaignTexter,
+    CannedResponse,
+    Contact,
+    Organization,
+    Tag,
+    Team,
+    User,
+)
 from storage.types import utcnow
 
 STATUSES = ("draft", "launched", "archived")
+# The ad-hoc campaign's title: stable, so commands can name it (``/textbank link replies "ad-hoc texts"``).
+ADHOC_TITLE = "ad-hoc texts"
 CONTACT_STATUSES = ("needs_message", "messaged", "needs_response", "convo", "closed")
 MAX_TITLE = 200
 MINUTES_PER_DAY = 24 * 60
@@ -39,6 +54,7 @@ ASSIGNMENT_FIELDS = (
     "dynamic_replies",
     "replies_batch_size",
     "release_unhandled_after_minutes",
+    "reply_reminder_minutes",
 )
 # The column defaults, for a YAML file that leaves a setting out.
 ASSIGNMENT_DEFAULTS: dict[str, Any] = {
@@ -49,6 +65,8 @@ ASSIGNMENT_DEFAULTS: dict[str, Any] = {
 _BOOL_SETTINGS = {"dynamic_initials", "replies_before_initials", "dynamic_replies"}
 _POSITIVE_SETTINGS = {"initials_batch_size", "replies_batch_size"}
 _OPTIONAL_POSITIVE_SETTINGS = {"max_initials_per_texter", "release_unhandled_after_minutes"}
+# 0 turns the setting off.
+_NON_NEGATIVE_SETTINGS = {"reply_reminder_minutes"}
 
 DRAFT_FIELDS = ("title", "description", "timezone", "hours_start", "hours_end", "custom_fields")
 LAUNCHED_FIELDS = ("description", "hours_start", "hours_end")
@@ -71,7 +89,9 @@ class CampaignSummary:
 
 
 def _visible(org_id: int) -> Select[Campaign]:
-    return select(Campaign).where(Campaign.organization_id == org_id, Campaign.kind == "campaign")
+    return select(Campaign).where(
+        Campaign.organization_id == org_id, Campaign.kind.in_(("campaign", "adhoc"))
+    )
 
 
 def get_campaign(session: Session, org_id: int, ref: str) -> Campaign:
@@ -146,12 +166,35 @@ def summarize(session: Session, campaigns: Sequence[Campaign]) -> list[CampaignS
     ]
 
 
-def list_campaigns(session: Session, org_id: int, *, include_archived: bool = True) -> list[CampaignSummary]:
-    """The organization's campaigns (oldest first) with their contact counts."""
+def list_campaigns(
+    session: Session, org_id: int, *, actor: User, include_archived: bool = True
+) -> list[CampaignSummary]:
+    """The organization's campaigns (oldest first) with their contact counts: an admin's list."""
+    require_org_admin(actor, org_id)
     query = _visible(org_id).order_by(Campaign.id)
     if not include_archived:
         query = query.where(Campaign.status != "archived")
     return summarize(session, list(session.scalars(query)))
+
+
+def texter_campaigns(session: Session, user: User) -> list[Campaign]:
+    """The launched campaigns ``user`` texts in (a member, or holding contacts of it), oldest first.
+
+    What a texter's own dashboard lists; it needs no admin role.
+    """
+    member = select(CampaignTexter.campaign_id).where(CampaignTexter.user_id == user.id)
+    holding = select(Contact.campaign_id).where(Contact.assigned_user_id == user.id).distinct()
+    return list(
+        session.scalars(
+            select(Campaign)
+            .where(
+                Campaign.organization_id == user.organization_id,
+                Campaign.status == "launched",
+                Campaign.id.in_(member.union(holding)),
+            )
+            .order_by(Campaign.id)
+        )
+    )
 
 
 def has_contacts(session: Session, campaign_id: int) -> bool:
@@ -189,6 +232,8 @@ def check_title(title: object) -> str:
     title = title.strip()
     if len(title) > MAX_TITLE:
         raise Refused(f"the title is longer than {MAX_TITLE} characters: shorten it")
+    if title.casefold() == ADHOC_TITLE.casefold():
+        raise Refused(f"{title!r} is the title of the organization's ad-hoc texts: pick another title")
     return title
 
 
@@ -237,7 +282,29 @@ def check_assignment_setting(name: str, value: Any) -> Any:
             allowed = " or null for no limit" if name in _OPTIONAL_POSITIVE_SETTINGS else ""
             raise Refused(f"{name} must be a whole number of at least 1{allowed} (got {value!r})")
         return value
+    if name in _NON_NEGATIVE_SETTINGS:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise Refused(f"{name} must be a whole number of minutes, or 0 for off (got {value!r})")
+        return value
     raise Refused(f"unknown assignment setting {name!r}: use one of {', '.join(ASSIGNMENT_FIELDS)}")
+
+
+def check_reminder_before_release(reminder_minutes: int, release_minutes: int | None) -> None:
+    """A reply reminder (when on) must come before Release Unhandled Replies (when on) takes the replies."""
+    if reminder_minutes and release_minutes is not None and reminder_minutes >= release_minutes:
+        raise Refused(
+            f"reply_reminder_minutes ({reminder_minutes}) must be less than release_unhandled_after_minutes "
+            f"({release_minutes}): a texter is reminded of their waiting replies before they are released; "
+            "give a shorter reminder, or 0 to turn reminders off"
+        )
+
+
+def _check_assignment_together(campaign: Campaign, checked: dict[str, Any]) -> None:
+    """The settings that depend on each other, as they will be once ``checked`` is applied."""
+    check_reminder_before_release(
+        checked.get("reply_reminder_minutes", campaign.reply_reminder_minutes),
+        checked.get("release_unhandled_after_minutes", campaign.release_unhandled_after_minutes),
+    )
 
 
 def _lock_titles(session: Session, org_id: int) -> None:
@@ -264,6 +331,7 @@ def create_campaign(
     session: Session,
     org_id: int,
     *,
+    actor: User,
     title: str,
     description: str = "",
     timezone: str = "America/New_York",
@@ -272,7 +340,8 @@ def create_campaign(
     initial_script: str | None = None,
     custom_fields: Iterable[str] = (),
 ) -> Campaign:
-    """A new draft campaign (with a root script step when ``initial_script`` is given)."""
+    """An admin's new draft campaign (with a root script step when ``initial_script`` is given)."""
+    require_org_admin(actor, org_id)
     title = check_title(title)
     timezone = check_timezone(timezone)
     hours_start, hours_end = check_hours(hours_start, hours_end)
@@ -310,12 +379,13 @@ def _refuse_archived(campaign: Campaign) -> None:
         raise Refused("that is the organization's ad-hoc texting home, not a campaign: it cannot be edited")
 
 
-def update_campaign(session: Session, campaign: Campaign, **fields: Any) -> Campaign:
-    """Change campaign settings; assignment settings are passed on to ``update_assignment_settings``.
+def update_campaign(session: Session, campaign: Campaign, *, actor: User, **fields: Any) -> Campaign:
+    """An admin changes campaign settings (assignment settings too, as ``update_assignment_settings``).
 
     A draft may change any of DRAFT_FIELDS; a launched campaign only LAUNCHED_FIELDS (the rest is refused
     with the reason). Everything is validated before anything changes.
     """
+    require_org_admin(actor, campaign.organization_id)
     _refuse_archived(campaign)
     assignment = {k: fields.pop(k) for k in list(fields) if k in ASSIGNMENT_FIELDS}
     allowed = DRAFT_FIELDS if campaign.status == "draft" else LAUNCHED_FIELDS
@@ -351,6 +421,7 @@ def update_campaign(session: Session, campaign: Campaign, **fields: Any) -> Camp
     if "description" in values and not isinstance(values["description"], str):
         raise Refused("the description must be text")
     checked_assignment = {name: check_assignment_setting(name, v) for name, v in assignment.items()}
+    _check_assignment_together(campaign, checked_assignment)
     if values.get("title", campaign.title) != campaign.title:
         _lock_titles(session, campaign.organization_id)
         _check_title_free(session, campaign.organization_id, values["title"], except_id=campaign.id)
@@ -362,10 +433,14 @@ def update_campaign(session: Session, campaign: Campaign, **fields: Any) -> Camp
     return campaign
 
 
-def update_assignment_settings(session: Session, campaign: Campaign, **settings: Any) -> Campaign:
-    """Change assignment settings (allowed in draft and launched campaigns alike), all validated first."""
+def update_assignment_settings(
+    session: Session, campaign: Campaign, *, actor: User, **settings: Any
+) -> Campaign:
+    """An admin changes assignment settings (in draft and launched campaigns alike), all validated first."""
+    require_org_admin(actor, campaign.organization_id)
     _refuse_archived(campaign)
     checked = {name: check_assignment_setting(name, value) for name, value in settings.items()}
+    _check_assignment_together(campaign, checked)
     for name, value in checked.items():
         setattr(campaign, name, value)
     session.flush()
@@ -501,8 +576,9 @@ def launch_problems(session: Session, campaign: Campaign) -> list[str]:
     return problems
 
 
-def launch_campaign(session: Session, campaign: Campaign) -> Campaign:
-    """Start a draft: from now on it sends. Refused, naming every problem, when it is not ready."""
+def launch_campaign(session: Session, campaign: Campaign, *, actor: User) -> Campaign:
+    """An admin starts a draft: from now on it sends. Refused, naming every problem, when it is not ready."""
+    require_org_admin(actor, campaign.organization_id)
     if campaign.kind != "campaign":
         raise Refused("that is the organization's ad-hoc texting home, not a campaign: it cannot be launched")
     problems = launch_problems(session, campaign)
@@ -516,8 +592,9 @@ def launch_campaign(session: Session, campaign: Campaign) -> Campaign:
     return campaign
 
 
-def archive_campaign(session: Session, campaign: Campaign) -> Campaign:
-    """End a campaign for good: it sends nothing more and changes no more; its title becomes free."""
+def archive_campaign(session: Session, campaign: Campaign, *, actor: User) -> Campaign:
+    """An admin ends a campaign for good: it sends nothing more and changes no more; its title is free."""
+    require_org_admin(actor, campaign.organization_id)
     _refuse_archived(campaign)
     campaign.status = "archived"
     campaign.archived_at = utcnow()

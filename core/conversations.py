@@ -39,7 +39,7 @@ from core.campaigns import campaign_tags
 from core.campaigns import canned_responses as campaign_canned_responses
 from core.errors import Forbidden, NotFound, Refused
 from core.escalation import holders
-from core.messages import contact_zone, queue_outbound
+from core.messages import check_sms_body, contact_zone, queue_outbound, sms_body_problem
 from core.notices import add_notice
 from core.optouts import opt_out
 from core.orgs import is_admin
@@ -544,6 +544,7 @@ def send_reply(
     body = (body or "").strip()
     if not body:
         raise Refused("the reply is empty: pick an answer, a canned response, or write the text")
+    check_sms_body(body, "the reply")
     if expected_status not in REPLYABLE:
         raise Refused(
             f"a reply goes to a conversation that needs a response or is ongoing, not {expected_status!r}: "
@@ -712,6 +713,9 @@ def opt_out_contact(
         refusal = None
         if contact.opted_out or is_listed(session, campaign.organization_id, contact.cell):
             refusal = no("opted_out", "the number had already opted out, so the message was not sent")
+        too_long = sms_body_problem(message.strip(), "the message")
+        if refusal is None and too_long is not None:
+            refusal = no("too_long", too_long)
         refusal = (
             refusal or not_launched(campaign) or outside_hours(campaign, contact_zone(contact, campaign), now)
         )
@@ -727,7 +731,7 @@ def opt_out_contact(
         contact.cell,
         source="texter",
         reason="opted out by the texter",
-        user_id=user.id,
+        actor=user,
         spare_message_ids=[message_id] if message_id is not None else (),
     )
     session.refresh(contact)

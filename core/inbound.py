@@ -21,8 +21,10 @@ error 21610; it is only for gateways that do not confirm.
 
 Who is told (a notice, in the same transaction): the assignee, kind ``reply`` (``optout`` for a keyword);
 for an escalated conversation also everyone who holds it now (``core.escalation``: the admins, or the
-members of the team it was escalated to), with ``escalated`` and ``team`` in the payload. A text from a
-number already opted out tells no one.
+members of the team it was escalated to), with ``escalated`` and ``team`` in the payload. An ad-hoc
+reply that nobody holds (routed to "anyone", or from a number no campaign texted) tells the admins, kind
+``adhoc_unclaimed``, once as it starts waiting in the ad-hoc campaign's replies pool. A text from a number
+already opted out tells no one.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from sqlalchemy.orm.util import identity_key
 
 from core.adhoc import adhoc_campaign, adhoc_contact
 from core.escalation import holders
-from core.messages import queue_outbound
+from core.messages import queue_outbound, sms_body_problem
 from core.notices import add_notice
 from core.optouts import is_opted_out, opt_out
 from core.orgs import default_organization
@@ -61,6 +63,11 @@ class InboundResult:
     # The number is on the opt-out list after this text (this text's keyword, or an earlier opt-out).
     opted_out: bool
     message_id: int
+    # Where the text went, by the title ``campaign list`` shows, and that campaign's kind (campaign | adhoc).
+    campaign_title: str = ""
+    campaign_kind: str = "campaign"
+    # Nobody holds the conversation: it waits in the campaign's replies pool for a texter to claim it.
+    unclaimed: bool = False
 
 
 def _keyword_form(text: str) -> str:
@@ -84,8 +91,18 @@ _orgs = Organization.__table__
 _optouts = OptOut.__table__
 
 _STORED = (
-    select(_messages.c.id, _messages.c.contact_id, _messages.c.campaign_id, _contacts.c.opted_out)
+    select(
+        _messages.c.id,
+        _messages.c.contact_id,
+        _messages.c.campaign_id,
+        _contacts.c.opted_out,
+        _contacts.c.assigned_user_id,
+        _contacts.c.escalated,
+        _campaigns.c.title,
+        _campaigns.c.kind,
+    )
     .join(_contacts, _contacts.c.id == _messages.c.contact_id)
+    .join(_campaigns, _campaigns.c.id == _messages.c.campaign_id)
     .where(_messages.c.provider_sid == bindparam("sid"))
 )
 
@@ -108,12 +125,14 @@ def _conversation_query(for_update: bool) -> Any:
             _contacts.c.first_name,
             _contacts.c.last_name,
             _contacts.c.opted_out,
+            _contacts.c.status,
             _contacts.c.assigned_user_id,
             _contacts.c.escalated,
             _contacts.c.escalated_team_id,
             _contacts.c.reply_route,
             _campaigns.c.id.label("campaign_id"),
             _campaigns.c.title,
+            _campaigns.c.kind,
             _campaigns.c.organization_id,
             _orgs.c.optout_phrases,
             _orgs.c.optout_confirmation,
@@ -175,8 +194,11 @@ class _Conversation:
     # None for an escalation to the admins.
     escalated_team_id: int | None
     reply_route: str | None
+    # The contact's status before this text (None for a contact this text created).
+    status: str | None
     campaign_id: int
     title: str
+    kind: str
     organization_id: int
     optout_phrases: list[Any]
     optout_confirmation: str | None
@@ -188,7 +210,10 @@ def _stored(conn: Connection, provider_sid: str) -> InboundResult | None:
     row = conn.execute(_STORED, {"sid": provider_sid}).first()
     if row is None:
         return None
-    return InboundResult(False, row.contact_id, row.campaign_id, bool(row.opted_out), row.id)
+    unclaimed = row.assigned_user_id is None and not row.escalated and not row.opted_out
+    return InboundResult(
+        False, row.contact_id, row.campaign_id, bool(row.opted_out), row.id, row.title, row.kind, unclaimed
+    )
 
 
 def _find_conversation(conn: Connection, cell: str, ours: set[str]) -> _Conversation | None:
@@ -205,8 +230,10 @@ def _find_conversation(conn: Connection, cell: str, ours: set[str]) -> _Conversa
         escalated=bool(row.escalated),
         escalated_team_id=row.escalated_team_id,
         reply_route=row.reply_route,
+        status=row.status,
         campaign_id=row.campaign_id,
         title=row.title,
+        kind=row.kind,
         organization_id=row.organization_id,
         optout_phrases=list(row.optout_phrases or ()),
         optout_confirmation=row.optout_confirmation,
@@ -229,8 +256,10 @@ def _adhoc_conversation(session: Session, cell: str, ours: set[str]) -> _Convers
         escalated=bool(contact.escalated),
         escalated_team_id=contact.escalated_team_id,
         reply_route=contact.reply_route,
+        status=None,
         campaign_id=campaign.id,
         title=campaign.title,
+        kind=campaign.kind,
         organization_id=org.id,
         optout_phrases=list(org.optout_phrases or ()),
         optout_confirmation=org.optout_confirmation,
@@ -323,20 +352,20 @@ def _receive(
         conn.execute(_UPDATE_CONTACT, {"contact_pk": found.contact_id, **changes})
         opt_out(session, found.organization_id, cell, source="keyword", reason=body.strip())
         _sync_contact(session, found.contact_id, {**changes, "opted_out": True, "status": "closed"})
-        if found.optout_confirmation and not found.was_out:
+        # A confirmation too long for one SMS is left out: the webhook must not fail over a setting.
+        confirmation = found.optout_confirmation
+        if confirmation and not found.was_out and sms_body_problem(confirmation) is None:
             contact = session.get(Contact, found.contact_id, populate_existing=True)
             campaign = session.get(Campaign, found.campaign_id)
             assert contact is not None and campaign is not None
-            queue_outbound(
-                session, contact, found.optout_confirmation, user_id=None, campaign=campaign, now=now
-            )
+            queue_outbound(session, contact, confirmation, user_id=None, campaign=campaign, now=now)
         _tell(session, "optout", found, found.assigned_user_id, body, media, message_id)
-        return InboundResult(True, found.contact_id, found.campaign_id, True, message_id)
+        return _result(found, True, message_id)
     if found.was_out:
         # Kept for the record; the number stays opted out and the conversation closed.
         conn.execute(_UPDATE_CONTACT, {"contact_pk": found.contact_id, **changes})
         _sync_contact(session, found.contact_id, changes)
-        return InboundResult(True, found.contact_id, found.campaign_id, True, message_id)
+        return _result(found, True, message_id)
     changes["status"] = "needs_response"
     assignee = found.assigned_user_id
     if assignee is None and not found.escalated and found.reply_route == "me":
@@ -347,7 +376,49 @@ def _receive(
     conn.execute(_UPDATE_CONTACT, {"contact_pk": found.contact_id, **changes})
     _sync_contact(session, found.contact_id, changes)
     _tell(session, "reply", found, assignee, body, media, message_id)
-    return InboundResult(True, found.contact_id, found.campaign_id, False, message_id)
+    unclaimed = assignee is None and not found.escalated
+    if unclaimed and found.kind == "adhoc" and not _was_waiting(found):
+        _tell_admins_unclaimed(session, found, body, media, message_id)
+    return _result(found, False, message_id, unclaimed=unclaimed)
+
+
+def _result(
+    found: _Conversation, opted_out: bool, message_id: int, *, unclaimed: bool = False
+) -> InboundResult:
+    return InboundResult(
+        True,
+        found.contact_id,
+        found.campaign_id,
+        opted_out,
+        message_id,
+        found.title,
+        found.kind,
+        unclaimed,
+    )
+
+
+def _was_waiting(found: _Conversation) -> bool:
+    """The conversation already waited unclaimed in the replies pool before this text (admins were told)."""
+    return found.status == "needs_response" and found.assigned_user_id is None
+
+
+def _tell_admins_unclaimed(
+    session: Session, found: _Conversation, body: str, media: list[str], message_id: int
+) -> None:
+    """An ad-hoc reply nobody holds ("replies to anyone", or a number no campaign texted) waits in the
+    ad-hoc campaign's replies pool: its admins are told once, when it starts waiting, so it is not missed.
+    """
+    for user_id in holders(session, found.organization_id, None).user_ids:
+        _notify(
+            session,
+            "adhoc_unclaimed",
+            found,
+            user_id,
+            body,
+            media,
+            message_id,
+            {"campaign_id": found.campaign_id},
+        )
 
 
 def _sync_contact(session: Session, contact_id: int, changes: dict[str, Any]) -> None:

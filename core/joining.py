@@ -61,6 +61,11 @@ def create_join_token(
         raise Refused(f"unknown link kind {kind!r}: use initials or replies")
     if campaign.status == "archived":
         raise Refused(f"the campaign {campaign.title!r} is archived: no one can join it")
+    if campaign.kind == "adhoc" and kind == "initials":
+        raise Refused(
+            f"{campaign.title!r} has no initials to send (texters start those conversations themselves): "
+            "post a replies link instead, so texters can take the replies waiting there"
+        )
     team = _team(session, campaign.organization_id, team_name) if team_name is not None else None
     team_id = team.id if team else None
     query = select(JoinToken).where(JoinToken.campaign_id == campaign.id, JoinToken.kind == kind)

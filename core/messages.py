@@ -14,9 +14,36 @@ from datetime import datetime
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from core.errors import Refused
 from core.hours import Window, window_closes_at
 from storage.models import Campaign, Contact, Message
 from storage.types import utcnow
+
+# The longest body an SMS may carry: Twilio refuses a longer one (error 21617), carriers split it in ten.
+MAX_SMS_BODY = 1600
+
+
+def sms_body_problem(body: str, what: str = "the text") -> str | None:
+    """Why ``body`` cannot go as one SMS (too long, naming the limit and its length), or None."""
+    if len(body) <= MAX_SMS_BODY:
+        return None
+    over = len(body) - MAX_SMS_BODY
+    return (
+        f"{what} is {len(body):,} characters long and an SMS carries at most {MAX_SMS_BODY:,}: "
+        f"shorten it by {over:,}"
+    )
+
+
+def check_sms_body(body: str, what: str = "the text") -> str:
+    """``body`` if it fits in an SMS; else Refused (code ``too_long``) naming the limit and its length.
+
+    Every send checks it before anything is written; ``outbound_row`` and ``insert_outbound`` check it
+    again, so no path queues a text the provider would refuse.
+    """
+    problem = sms_body_problem(body, what)
+    if problem is not None:
+        raise Refused(problem, code="too_long")
+    return body
 
 
 def contact_zone(contact: Contact, campaign: Campaign) -> str:
@@ -40,6 +67,7 @@ def outbound_row(
     now: datetime,
 ) -> Message:
     """Insert the queued row only (the caller updates the contact itself, e.g. in a guarded UPDATE)."""
+    check_sms_body(body)
     message = Message(
         contact_id=contact_id,
         campaign_id=campaign.id,
@@ -77,6 +105,7 @@ def insert_outbound(
     now: datetime,
 ) -> int:
     """The queued row as one Core INSERT (the initial-send fast path); returns its id."""
+    check_sms_body(body)
     return session.execute(
         _INSERT_OUTBOUND,
         {

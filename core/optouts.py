@@ -7,7 +7,7 @@ because someone cleaned a list).
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, column, func, select, table, text, update
@@ -24,13 +24,16 @@ from core.contacts_import import (
     open_source,
 )
 from core.errors import Refused
+from core.orgs import require_org_admin
 from core.phones import DEFAULT_REGION, normalize
 from storage.engine import Database
-from storage.models import Campaign, Contact, Message, OptOut
+from storage.models import Campaign, Contact, Message, OptOut, User
 from storage.types import UTCDateTime, utcnow
 
 OPTED_OUT_BEFORE_SEND = "not sent: the number opted out before the text went out"
 SOURCES = ("texter", "keyword", "carrier", "import", "admin")
+# Who acts for each source: a person (checked here for an admin, by the caller for a texter), or nobody.
+_ACTED_BY_PERSON = ("texter", "admin")
 
 
 def is_opted_out(session: Session, organization_id: int, cell: str) -> bool:
@@ -48,12 +51,15 @@ def opt_out(
     cell: str,
     *,
     source: str,
+    actor: User | None = None,
     reason: str = "",
-    user_id: int | None = None,
     spare_message_ids: Collection[int] = (),
 ) -> bool:
     """Put ``cell`` (E.164) on the organization's list and close it in every campaign.
 
+    ``actor`` is the person who did it: an admin of the organization for ``source="admin"`` (checked
+    here), the texter holding the conversation for ``"texter"`` (``core.conversations.opt_out_contact``
+    checks that); keyword, carrier and import opt-outs have none.
     Texts to the number still waiting in the outbox are cancelled (an opted-out number is never texted
     again), except ``spare_message_ids``: the goodbye a texter sent with the opt-out.
     Returns False when it was already on the list (the contacts are closed again all the same,
@@ -61,6 +67,14 @@ def opt_out(
     """
     if source not in SOURCES:
         raise Refused(f"unknown opt-out source {source!r}")
+    if source in _ACTED_BY_PERSON and actor is None:
+        raise Refused(f"an opt-out by a {source} names who did it: pass the acting user")
+    if source == "admin":
+        assert actor is not None
+        require_org_admin(actor, organization_id)
+    elif actor is not None and actor.organization_id != organization_id:
+        raise Refused("that number belongs to another organization's list: opt it out in your own")
+    user_id = actor.id if actor is not None else None
     existed = is_opted_out(session, organization_id, cell)
     if not existed:
         session.add(
@@ -119,19 +133,21 @@ def add_optout(
     organization_id: int,
     raw: str,
     *,
+    actor: User,
     reason: str = "",
     region: str = DEFAULT_REGION,
-    user_id: int | None = None,
 ) -> tuple[str, bool]:
     """An admin puts a number (as typed) on the list: returns its E.164 form and whether it is new."""
+    require_org_admin(actor, organization_id)
     cell = normalize_or_refuse(raw, region)
-    return cell, opt_out(
-        session, organization_id, cell, source="admin", reason=reason.strip(), user_id=user_id
-    )
+    return cell, opt_out(session, organization_id, cell, source="admin", actor=actor, reason=reason.strip())
 
 
-def list_optouts(session: Session, organization_id: int, limit: int = 50, offset: int = 0) -> list[OptOut]:
-    """The organization's opt-outs, newest first."""
+def list_optouts(
+    session: Session, organization_id: int, *, actor: User, limit: int = 50, offset: int = 0
+) -> list[OptOut]:
+    """The organization's opt-outs, newest first (admin: numbers are whole)."""
+    require_org_admin(actor, organization_id)
     if limit < 1 or offset < 0:
         raise Refused("give a positive limit and an offset of 0 or more")
     return list(
@@ -145,10 +161,49 @@ def list_optouts(session: Session, organization_id: int, limit: int = 50, offset
     )
 
 
-def count_optouts(session: Session, organization_id: int) -> int:
+def count_optouts(session: Session, organization_id: int, *, actor: User) -> int:
+    require_org_admin(actor, organization_id)
     return session.execute(
         select(func.count()).select_from(OptOut).where(OptOut.organization_id == organization_id)
     ).scalar_one()
+
+
+@dataclass(frozen=True)
+class OptOutPage:
+    """One page of the organization's opt-out list (``/textbank optout list``), newest first."""
+
+    items: list[OptOut]
+    total: int
+    page: int  # 1-based
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def first_number(self) -> int:
+        """The position of the page's first row in the whole list (1-based; 0 when the page is empty)."""
+        return (self.page - 1) * self.per_page + 1 if self.items else 0
+
+
+def optout_page(session: Session, actor: User, *, page: int = 1, per_page: int = 20) -> OptOutPage:
+    """Page ``page`` of the acting admin's organization's opt-outs; a page past the end is refused."""
+    if page < 1 or not 1 <= per_page <= 100:
+        raise Refused("give a page of 1 or more and 1 to 100 opt-outs per page")
+    org_id = actor.organization_id
+    empty = OptOutPage(
+        items=[], total=count_optouts(session, org_id, actor=actor), page=page, per_page=per_page
+    )
+    if page > empty.pages:
+        plural = "s" if empty.pages > 1 else ""
+        raise Refused(f"there is no page {page}: the opt-out list has {empty.pages} page{plural}")
+    offset = (page - 1) * per_page
+    return replace(empty, items=list_optouts(session, org_id, actor=actor, limit=per_page, offset=offset))
 
 
 @dataclass

@@ -17,6 +17,10 @@ DEFAULT_ORG_NAME = "textbank"
 # The identity of a person at the server's command line (not a chat account).
 CLI_PLATFORM = "cli"
 CLI_WORKSPACE = "local"
+# Platforms where someone without admin rights may install the app (a Slack workspace can let members
+# install apps): there the very first person in takes the bootstrap. Adding a bot to a Discord guild needs
+# Manage Server, so a guild always has an owner or Administrator/Manage Server member to own it.
+FIRST_PERSON_OWNS = ("slack",)
 
 
 def default_organization(session: Session, name: str = DEFAULT_ORG_NAME) -> Organization:
@@ -128,7 +132,15 @@ def require_admin(user: User) -> None:
         raise Forbidden("only an admin can do that: ask an admin of your organization")
 
 
+def require_org_admin(actor: User, organization_id: int) -> None:
+    """``actor`` is an admin of ``organization_id``: every admin action on an organization's things."""
+    require_admin(actor)
+    if actor.organization_id != organization_id:
+        raise Forbidden("that belongs to another organization: act on your own organization's campaigns")
+
+
 def set_role(session: Session, actor: User, target: User, role: str) -> None:
+    """An admin makes ``target`` an admin or a texter ("admin add"); only an owner changes an owner."""
     require_admin(actor)
     if role not in ROLES:
         raise Refused(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
@@ -139,7 +151,7 @@ def set_role(session: Session, actor: User, target: User, role: str) -> None:
     target.role = role
 
 
-def _serialize_entries(session: Session) -> None:
+def serialize_entries(session: Session) -> None:
     """Take turns with every other first entry (PostgreSQL; SQLite writers are serialized already).
 
     Linking a workspace and picking a newcomer's role read then write: two first users at the same
@@ -157,14 +169,18 @@ def _chat_users(org_id: int) -> Any:
     )
 
 
-def newcomer_role(session: Session, org_id: int, *, platform_admin: bool) -> str:
+def newcomer_role(session: Session, org_id: int, *, platform_admin: bool, platform: str = "slack") -> str:
     """The role of someone entering the organization from a chat workspace for the first time.
 
-    - A workspace admin/owner on their platform becomes the owner when the organization has no owner or
-      admin in chat yet, else an admin.
-    - Anyone else becomes the owner only when nobody has entered from chat before (so no admin exists and
-      no workspace admin has appeared): a workspace whose installer is not a workspace admin can still
-      get going. Otherwise a texter; an admin promotes them with ``set_role``.
+    ``platform_admin``: they administer their workspace on their platform (a Slack workspace admin or
+    owner; a Discord guild owner, or a member with Administrator or Manage Server).
+
+    - A platform admin becomes the owner when the organization has no owner or admin in chat yet, else an
+      admin.
+    - Anyone else becomes the owner only on a platform of ``FIRST_PERSON_OWNS`` and when nobody has entered
+      from chat before (so no admin exists and no workspace admin has appeared): a Slack workspace whose
+      installer is not a workspace admin can still get going. Otherwise a texter; an admin promotes them
+      with ``set_role``.
     Command-line operators (``command_line_user``) are left out of both counts: running the CLI on the
     server never takes the bootstrap away from the chat workspace.
     """
@@ -172,7 +188,7 @@ def newcomer_role(session: Session, org_id: int, *, platform_admin: bool) -> str
     has_chat_admin = session.scalar(select(exists(chat.where(User.role.in_(ADMIN_ROLES)))))
     if platform_admin:
         return "admin" if has_chat_admin else "owner"
-    if not has_chat_admin and not session.scalar(select(exists(chat))):
+    if platform in FIRST_PERSON_OWNS and not has_chat_admin and not session.scalar(select(exists(chat))):
         return "owner"
     return "texter"
 
@@ -194,7 +210,7 @@ def enter_workspace_user(
     platform (``platform_admin``) is promoted from texter to admin; nobody is ever demoted here (an admin
     does that with ``set_role``). A changed display name is recorded.
     """
-    _serialize_entries(session)
+    serialize_entries(session)
     org = organization_for_workspace(session, platform, workspace_id)
     if org is None:
         org = default_organization(session, org_name)
@@ -218,7 +234,7 @@ def enter_workspace_user(
         workspace_id=workspace_id,
         platform_user_id=platform_user_id,
         name=name,
-        role=newcomer_role(session, org.id, platform_admin=platform_admin),
+        role=newcomer_role(session, org.id, platform_admin=platform_admin, platform=platform),
     )
 
 

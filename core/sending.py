@@ -23,7 +23,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from core.assignment import contact_zone_column, is_postgres, next_window_opening, not_opted_out_anywhere
 from core.errors import Refused
 from core.hours import Window, format_hhmm, is_within, local_now, window_closes_at, zone
-from core.messages import contact_zone, insert_outbound
+from core.messages import check_sms_body, contact_zone, insert_outbound
 from core.phones import mask
 from core.scripts import render, render_for_contact, root_step
 from storage.engine import rowcount
@@ -315,6 +315,7 @@ def send_initial(
         zip=facts.zip,
         external_id=facts.external_id,
     )
+    check_sms_body(body, "the first text to this contact (the initial message with their details filled in)")
     guard = {"contact_id": contact_id, "user_id": user.id, "org_id": facts.organization_id, "now": now}
     window = Window(facts.hours_start, facts.hours_end)
     if is_postgres(session):

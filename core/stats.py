@@ -3,15 +3,17 @@ initials were sent?")."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, false, func, select, true
 from sqlalchemy.orm import Session
 
 from core.assignment import effective_max
 from core.errors import Forbidden, NotFound, Refused
-from core.orgs import require_admin
+from core.orgs import require_admin, require_org_admin
 from storage.models import Campaign, CampaignTexter, Contact, ContactTag, Tag, User
 
 STATUSES = ("needs_message", "messaged", "needs_response", "convo", "closed")
@@ -40,8 +42,13 @@ def parse_status(value: str) -> str:
 
 @dataclass(frozen=True)
 class CampaignStats:
+    """A campaign's progress. Every count but ``opted_out`` and ``escalated`` leaves opted-out contacts out.
+
+    ``sent_percent`` is ``sent`` over ``textable`` (its denominator: contacts not opted out), 0-100, and
+    100 when none is textable; opted-out contacts are counted apart in ``opted_out``.
+    """
+
     contacts: int
-    # Contacts past needs_message over textable (not opted out) contacts, 0-100; 100 when none is textable.
     sent_percent: float
     needs_message: int
     needs_message_unassigned: int
@@ -51,6 +58,16 @@ class CampaignStats:
     closed: int
     opted_out: int
     escalated: int
+    # The percentage's numerator (texted at least once) and denominator (contacts - opted_out).
+    sent: int = 0
+    textable: int = 0
+
+    @property
+    def percent_basis(self) -> str:
+        """What ``sent_percent`` is over, in words a person reads next to it."""
+        plural = "" if self.textable == 1 else "s"
+        out = f"; {self.opted_out:,} opted out, counted apart" if self.opted_out else ""
+        return f"{self.sent:,} of {self.textable:,} textable contact{plural} texted{out}"
 
 
 @dataclass(frozen=True)
@@ -82,24 +99,24 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def campaign_stats(session: Session, campaign: Campaign) -> CampaignStats:
-    """Progress of ``campaign`` in one aggregate query."""
+def _stats_columns() -> tuple[Any, ...]:
     not_out = Contact.opted_out == false()
-    row = session.execute(
-        select(
-            func.count(),
-            _count(and_(not_out, Contact.status != "needs_message")),
-            _count(not_out),
-            _count(and_(not_out, Contact.status == "needs_message")),
-            _count(and_(not_out, Contact.status == "needs_message", Contact.assigned_user_id.is_(None))),
-            _count(and_(not_out, Contact.status == "messaged")),
-            _count(and_(not_out, Contact.status == "needs_response")),
-            _count(and_(not_out, Contact.status == "convo")),
-            _count(and_(not_out, Contact.status == "closed")),
-            _count(Contact.opted_out == true()),
-            _count(Contact.escalated == true()),
-        ).where(Contact.campaign_id == campaign.id)
-    ).one()
+    return (
+        func.count(),
+        _count(and_(not_out, Contact.status != "needs_message")),
+        _count(not_out),
+        _count(and_(not_out, Contact.status == "needs_message")),
+        _count(and_(not_out, Contact.status == "needs_message", Contact.assigned_user_id.is_(None))),
+        _count(and_(not_out, Contact.status == "messaged")),
+        _count(and_(not_out, Contact.status == "needs_response")),
+        _count(and_(not_out, Contact.status == "convo")),
+        _count(and_(not_out, Contact.status == "closed")),
+        _count(Contact.opted_out == true()),
+        _count(Contact.escalated == true()),
+    )
+
+
+def _stats_of(row: Sequence[Any]) -> CampaignStats:
     total, sent, textable, needs, needs_free, messaged, needs_resp, convo, closed, out, esc = (
         int(v) for v in row
     )
@@ -115,11 +132,54 @@ def campaign_stats(session: Session, campaign: Campaign) -> CampaignStats:
         closed=closed,
         opted_out=out,
         escalated=esc,
+        sent=sent,
+        textable=textable,
     )
 
 
-def texter_counts(session: Session, campaign: Campaign) -> list[TexterCounts]:
-    """Every texter of ``campaign`` (members, and anyone holding its contacts), by name."""
+def campaign_stats(session: Session, campaign: Campaign, *, actor: User) -> CampaignStats:
+    """Progress of ``campaign`` in one aggregate query (admin)."""
+    require_org_admin(actor, campaign.organization_id)
+    return _stats_of(
+        session.execute(select(*_stats_columns()).where(Contact.campaign_id == campaign.id)).one()
+    )
+
+
+def stats_by_campaign(session: Session, campaign_ids: Sequence[int]) -> dict[int, CampaignStats]:
+    """``campaign_stats`` of several campaigns in one grouped query (the caller checked the admin).
+
+    A campaign with no contacts is complete (100%), as ``campaign_stats`` says.
+    """
+    if not campaign_ids:
+        return {}
+    rows = session.execute(
+        select(Contact.campaign_id, *_stats_columns())
+        .where(Contact.campaign_id.in_(list(campaign_ids)))
+        .group_by(Contact.campaign_id)
+    ).all()
+    found = {int(row[0]): _stats_of(row[1:]) for row in rows}
+    empty = _stats_of([0] * len(_stats_columns()))
+    return {campaign_id: found.get(campaign_id, empty) for campaign_id in campaign_ids}
+
+
+def texter_counts(session: Session, campaign: Campaign, *, actor: User) -> list[TexterCounts]:
+    """Every texter of ``campaign`` (members, and anyone holding its contacts), by name (admin)."""
+    require_org_admin(actor, campaign.organization_id)
+    return _texter_counts(session, campaign, None)
+
+
+def own_counts(session: Session, campaign: Campaign, user: User) -> TexterCounts | None:
+    """``user``'s own line of ``texter_counts`` (None when neither a member nor holding contacts of it).
+
+    A texter's dashboard reads it: it needs no admin role, and shows nobody else's work.
+    """
+    if user.organization_id != campaign.organization_id:
+        raise Forbidden(f"the campaign {campaign.title!r} belongs to another organization")
+    rows = _texter_counts(session, campaign, user.id)
+    return rows[0] if rows else None
+
+
+def _texter_counts(session: Session, campaign: Campaign, user_id: int | None) -> list[TexterCounts]:
     per_user = (
         select(
             Contact.assigned_user_id.label("user_id"),
@@ -130,11 +190,12 @@ def texter_counts(session: Session, campaign: Campaign) -> list[TexterCounts]:
         .where(Contact.campaign_id == campaign.id, Contact.assigned_user_id.is_not(None))
         .group_by(Contact.assigned_user_id)
     )
+    member_rows = select(CampaignTexter).where(CampaignTexter.campaign_id == campaign.id)
+    if user_id is not None:
+        per_user = per_user.where(Contact.assigned_user_id == user_id)
+        member_rows = member_rows.where(CampaignTexter.user_id == user_id)
     counts = {row.user_id: row for row in session.execute(per_user)}
-    members = {
-        m.user_id: m
-        for m in session.scalars(select(CampaignTexter).where(CampaignTexter.campaign_id == campaign.id))
-    }
+    members = {m.user_id: m for m in session.scalars(member_rows)}
     user_ids = set(counts) | set(members)
     if not user_ids:
         return []

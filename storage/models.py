@@ -77,6 +77,29 @@ class WorkspaceLink(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ConnectCode(Base):
+    """A one-time code linking another workspace or guild to an organization (``core.connect``).
+
+    Only the code's SHA-256 is kept; the code itself is shown once, to the admin who asked for it.
+    """
+
+    __tablename__ = "connect_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    platform: Mapped[str] = mapped_column(String(20))  # where it was asked for
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    used_platform: Mapped[str | None] = mapped_column(String(20))
+    used_workspace_id: Mapped[str | None] = mapped_column(String(64))
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -151,6 +174,8 @@ class Campaign(Base):
     dynamic_replies: Mapped[bool] = mapped_column(Boolean, default=False)
     replies_batch_size: Mapped[int] = mapped_column(Integer, default=200)
     release_unhandled_after_minutes: Mapped[int | None] = mapped_column(Integer)
+    # A texter holding replies unanswered this long gets a reminder (before the release above); 0 = off.
+    reply_reminder_minutes: Mapped[int] = mapped_column(Integer, default=10)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -166,6 +191,16 @@ class CampaignTexter(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     max_initials: Mapped[int | None] = mapped_column(Integer)
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReplyReminder(Base):
+    """When a texter was last reminded of the replies they hold in a campaign (``core.reminders``)."""
+
+    __tablename__ = "reply_reminders"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    reminded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class JoinToken(Base):

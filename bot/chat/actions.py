@@ -35,6 +35,7 @@ REQUEST_MORE = "tb_request_more"  # k
 DONE_FOR_NOW = "tb_done_for_now"  # k
 DONE_FOR_THE_DAY = "tb_done_day"  # k (optional)
 START_REPLIES = "tb_start_replies"  # k: Send Replies
+OPEN_CONVERSATION = "tb_open"  # c: open a conversation's thread (an admin's escalated ones)
 # --- conversation thread ---
 ANSWER = "tb_answer"  # c, q, a (a select option)
 REPLY_SEND = "tb_reply_send"  # c, s, m (the text is the conversation's draft row)

@@ -105,28 +105,38 @@ async def campaign_list(chat: Chat, actor: Actor) -> Message:
         _admin(session, actor)
         return [
             (s.campaign.id, s.campaign.title, s.campaign.status, s.contacts)
-            for s in campaigns.list_campaigns(session, actor.org_id)
+            for s in campaigns.list_campaigns(session, actor.org_id, actor=_me(session, actor))
         ]
 
     return texts.campaign_list(await chat.work.read(listing))
 
 
+def _campaign(session: Session, actor: Actor, ref: str) -> Campaign:
+    return campaigns.get_campaign(session, actor.org_id, ref)
+
+
 async def launch(chat: Chat, actor: Actor, ref: str) -> Message:
-    title = await chat.work.write(lambda s: campaigns.launch_campaign(s, admin_campaign(s, actor, ref)).title)
-    return texts.launched(title)
+    def run(session: Session) -> str:
+        return campaigns.launch_campaign(
+            session, _campaign(session, actor, ref), actor=_me(session, actor)
+        ).title
+
+    return texts.launched(await chat.work.write(run))
 
 
 async def archive(chat: Chat, actor: Actor, ref: str) -> Message:
-    title = await chat.work.write(
-        lambda s: campaigns.archive_campaign(s, admin_campaign(s, actor, ref)).title
-    )
-    return texts.archived(title)
+    def run(session: Session) -> str:
+        return campaigns.archive_campaign(
+            session, _campaign(session, actor, ref), actor=_me(session, actor)
+        ).title
+
+    return texts.archived(await chat.work.write(run))
 
 
 async def campaign_stats(chat: Chat, actor: Actor, ref: str) -> Message:
     def read(session: Session) -> tuple[str, stats.CampaignStats]:
         campaign = admin_campaign(session, actor, ref)
-        return campaign.title, stats.campaign_stats(session, campaign)
+        return campaign.title, stats.campaign_stats(session, campaign, actor=_me(session, actor))
 
     title, result = await chat.work.read(read)
     return texts.stats_message(title, result)
@@ -135,7 +145,7 @@ async def campaign_stats(chat: Chat, actor: Actor, ref: str) -> Message:
 async def texters(chat: Chat, actor: Actor, ref: str) -> Message:
     def read(session: Session) -> tuple[int, str, list[stats.TexterCounts]]:
         campaign = admin_campaign(session, actor, ref)
-        return campaign.id, campaign.title, stats.texter_counts(session, campaign)
+        return campaign.id, campaign.title, stats.texter_counts(session, campaign, actor=_me(session, actor))
 
     return texts.texters_message(*await chat.work.read(read))
 
@@ -195,11 +205,15 @@ async def optout_add(chat: Chat, actor: Actor, raw: str) -> Message:
             cell,
             source="admin",
             reason=f"added in {chat.platform.title()}",
-            user_id=actor.user_id,
+            actor=_me(session, actor),
         )
         return cell, added
 
     return texts.opted_out_number(*await chat.work.write(add))
+
+
+async def optout_list(chat: Chat, actor: Actor, page: int = 1) -> Message:
+    return texts.optout_list(await chat.work.read(lambda s: optouts.optout_page(s, _me(s, actor), page=page)))
 
 
 async def set_role(chat: Chat, actor: Actor, target: Actor, role: str) -> Message:
@@ -257,6 +271,7 @@ async def create_campaign(chat: Chat, actor: Actor, fields: dict[str, str]) -> M
             hours_start=hours["hours_start"],
             hours_end=hours["hours_end"],
             initial_script=get("initial"),
+            actor=_me(session, actor),
         )
 
     campaign = await chat.work.write(create)
@@ -269,7 +284,9 @@ async def apply_yaml(chat: Chat, actor: Actor, text: str, source: str) -> Messag
 
     def apply(session: Session) -> tuple[Campaign, bool]:
         _admin(session, actor)
-        return campaign_yaml.apply_campaign_yaml(session, actor.org_id, text, source=source)
+        return campaign_yaml.apply_campaign_yaml(
+            session, actor.org_id, text, source=source, actor=_me(session, actor)
+        )
 
     campaign, created = await chat.work.write(apply)
     return texts.campaign_applied(campaign.title, campaign.id, campaign.status, created, source)
@@ -293,7 +310,7 @@ def settings_values(flags: set[str], numbers: dict[str, str]) -> dict[str, Any]:
 async def save_settings(chat: Chat, actor: Actor, campaign_id: int, new: dict[str, Any]) -> Message:
     def save(session: Session) -> Campaign:
         campaign = admin_campaign(session, actor, str(campaign_id))
-        return campaigns.update_assignment_settings(session, campaign, **new)
+        return campaigns.update_assignment_settings(session, campaign, actor=_me(session, actor), **new)
 
     return texts.settings_saved((await chat.work.write(save)).title)
 
@@ -321,7 +338,7 @@ async def texter_form(chat: Chat, actor: Actor, action: Action) -> Form:
         texter = orgs.get_user(session, action.number("u"))
         if texter.organization_id != actor.org_id:
             raise Refused("that texter is not in your organization: pick one from /textbank texters")
-        row = next((r for r in stats.texter_counts(session, campaign) if r.user_id == texter.id), None)
+        row = stats.own_counts(session, campaign, texter)
         choice = action.text("x")
         if choice == "assign":
             return texts.assign_form(campaign.id, texter.id, texter.name, campaign.title)

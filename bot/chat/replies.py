@@ -54,6 +54,12 @@ async def send_replies(chat: Chat, actor: Actor, campaign_id: int) -> None:
     await chat.dm(actor.platform_user_id, texts.replies_opened(len(shown), len(ids) - len(shown)))
 
 
+async def open_conversation(chat: Chat, actor: Actor, contact_id: int) -> None:
+    """Open (or bring up to date) a conversation's thread: an admin's escalated conversation, say."""
+    if not await chat.threads.sync(actor.platform_user_id, actor.user_id, contact_id):
+        await chat.dm(actor.platform_user_id, texts.refusal(texts.not_yours()))
+
+
 def _answer(session: Session, actor: Actor, action: Action) -> None:
     user = orgs.get_user(session, actor.user_id)
     contact_id = action.number("c")

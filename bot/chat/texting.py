@@ -19,6 +19,7 @@ from bot.chat.context import Chat
 from bot.chat.surface import MessageRef
 from bot.chat.views import Message
 from core import assignment, campaigns, conversations, joining, orgs, releases, sending, stats
+from core import dashboard as core_dashboard
 from core.errors import Refused
 from storage import chat_threads
 from storage.models import Campaign, User
@@ -165,11 +166,8 @@ def dashboard_lines(session: Session, actor: Actor) -> list[texts.DashboardLine]
     """The launched campaigns the texter is in or holds contacts of, with their counts and availability."""
     user = _user(session, actor)
     lines = []
-    for summary in campaigns.list_campaigns(session, actor.org_id, include_archived=False):
-        campaign = summary.campaign
-        if campaign.status != "launched":
-            continue
-        mine = next((row for row in stats.texter_counts(session, campaign) if row.user_id == user.id), None)
+    for campaign in campaigns.texter_campaigns(session, user):
+        mine = stats.own_counts(session, campaign, user)
         available = assignment.availability(session, campaign, user, "initials")
         if mine is None and available.code == "not_member":
             continue
@@ -201,8 +199,12 @@ def past_conversations(session: Session, actor: Actor, platform: str) -> list[te
 
 
 async def dashboard(chat: Chat, actor: Actor) -> Message:
-    """The texter's dashboard: campaigns with their counts and buttons, and recent conversations."""
-    lines, past = await chat.work.read(
-        lambda s: (dashboard_lines(s, actor), past_conversations(s, actor, chat.platform))
-    )
-    return texts.dashboard(lines, actor.is_admin, past)
+    """The dashboard: the texter's campaigns with counts and buttons, recent conversations, and for an
+    admin the campaigns' progress and what waits on an admin (core.dashboard)."""
+
+    def read(session: Session) -> Message:
+        board = core_dashboard.admin_dashboard(session, _user(session, actor)) if actor.is_admin else None
+        past = past_conversations(session, actor, chat.platform)
+        return texts.dashboard(dashboard_lines(session, actor), actor.is_admin, past, board)
+
+    return await chat.work.read(read)

@@ -58,6 +58,8 @@ from bot.chat.views import (
     text_message,
 )
 from core.conversations import ConversationView, MessageView
+from core.dashboard import AdminDashboard, WaitingConversation
+from core.optouts import OptOutPage
 from core.sending import InitialCard
 from core.stats import CampaignStats, ReviewRow, TexterCounts
 
@@ -81,6 +83,7 @@ ADMIN_HELP = (
     ("review CAMPAIGN FILTER [@texter]", "message review (needs-first-message, needs-response, ...)"),
     ("export CAMPAIGN", "the contacts as CSV with their answers and tags, uploaded into this channel"),
     ("optout NUMBER", "add a number to the organization's opt-out list"),
+    ("optout list [PAGE]", "the organization's opt-out list"),
     ("admin add @user", "make someone an admin"),
 )
 TEXTER_HELP = (
@@ -200,12 +203,11 @@ def archived(title: str) -> Message:
 
 
 def stats_message(title: str, stats: CampaignStats) -> Message:
-    textable = stats.contacts - stats.opted_out
     return _msg(
         "info",
         Section(
-            f"{bold(title)}\n{code(progress_bar(stats.sent_percent))} {stats.sent_percent:.0f}% of the "
-            f"{plural(textable, 'contact')} not opted out have been sent a first text"
+            f"{bold(title)}\n{code(progress_bar(stats.sent_percent))} {stats.sent_percent:.0f}% "
+            f"({esc(stats.percent_basis)})"
         ),
         Section(
             f"Contacts: {bold(stats.contacts)}\n"
@@ -343,6 +345,63 @@ def maximum_set(name: str, title: str, own: int | None, campaign_max: int | None
 
 def unassigned(count: int) -> Message:
     return confirmation(f"Unassigned {plural(count, 'contact')}; they are back in the pool.")
+
+
+def optout_list(page: OptOutPage) -> Message:
+    if not page.total:
+        return info("The opt-out list is empty.")
+    lines = [f"{esc(o.cell)} — {esc(o.source)}, {o.created_at:%Y-%m-%d}" for o in page.items]
+    more = f" Next: {cmd(f'optout list {page.page + 1}')}." if page.has_next else ""
+    return _msg(
+        "info",
+        Section(f"{bold('Opt-out list')}: {plural(page.total, 'number')}, page {page.page} of {page.pages}"),
+        Section("\n".join(lines)),
+        Note(f"These numbers are never texted again.{more}"),
+        summary=f"Opt-out list: {page.total}",
+    )
+
+
+def _waiting_line(item: WaitingConversation) -> str:
+    since = f", waiting since {item.waiting_since:%b %d %H:%M} UTC" if item.waiting_since else ""
+    team = f" (team {esc(item.team_name)})" if item.team_name else ""
+    who_ = bold(item.contact_name or "a contact")
+    return f"{who_} {esc(item.cell)} in {esc(item.campaign_title)}{team}{since}"
+
+
+def admin_parts(board: AdminDashboard) -> list[Any]:
+    """The admin's part of the dashboard: campaigns with progress, and what waits on an admin."""
+    parts: list[Any] = [Divider(), Header("Admin")]
+    for c in board.campaigns:
+        parts.append(
+            Section(
+                f"{bold(c.title)} — {c.status}\n{code(progress_bar(c.stats.sent_percent))} "
+                f"{c.stats.sent_percent:.0f}% ({esc(c.stats.percent_basis)})"
+            )
+        )
+    if not board.campaigns:
+        parts.append(Note(f"No live campaigns: {cmd('campaign new')}."))
+    parts.append(Section(f"{ALARM} {bold(plural(board.escalated_count, 'escalated conversation'))} waiting"))
+    for item in board.escalated:
+        parts.append(
+            Section(_waiting_line(item), Button("Open", act(A.OPEN_CONVERSATION, c=item.contact_id)))
+        )
+    waiting = plural(board.unassigned_replies_count, "unassigned reply", "unassigned replies")
+    parts.append(Section(f"{INBOX} {bold(waiting)}"))
+    for item in board.unassigned_replies:
+        parts.append(
+            Section(_waiting_line(item), Button("Send Replies", act(A.START_REPLIES, k=item.campaign_id)))
+        )
+    parts.append(
+        Section(f"{WARN} {bold(plural(board.unknown_sends_count, 'send', 'sends'))} in state unknown")
+    )
+    for send in board.unknown_sends:
+        parts.append(
+            Note(
+                f"{bold(send.contact_name or 'a contact')} {esc(send.cell)} in {esc(send.campaign_title)}: "
+                f"{esc(send.body[:80])} — check in Twilio whether it went; it is never sent again"
+            )
+        )
+    return parts
 
 
 def campaign_list(items: Iterable[tuple[int, str, str, int]]) -> Message:
@@ -760,6 +819,10 @@ def unknown_menu_choice(what: object) -> str:
     return f"unknown menu choice {what!r}: reload the conversation"
 
 
+def not_yours() -> str:
+    return "that conversation is not yours to answer any more (released, or taken by someone else)"
+
+
 def canned_gone() -> str:
     return "that canned response no longer exists: pick another"
 
@@ -817,7 +880,10 @@ class PastConversation:
 
 
 def dashboard(
-    lines: Sequence[DashboardLine], is_admin: bool, past: Sequence[PastConversation] = ()
+    lines: Sequence[DashboardLine],
+    is_admin: bool,
+    past: Sequence[PastConversation] = (),
+    board: AdminDashboard | None = None,
 ) -> Message:
     parts: list[Any] = [Header("Your texting")]
     if not lines:
@@ -860,6 +926,8 @@ def dashboard(
                 )
             )
         )
+    if board is not None:
+        parts.extend(admin_parts(board))
     if is_admin:
         parts.append(Divider())
         parts.append(Note(f"You are an admin: {cmd('help')} lists the admin commands."))
@@ -894,14 +962,17 @@ def notice(kind: str, payload: dict[str, Any], campaign_id: int | None = None) -
     elif kind == "escalated":
         contact = who(str(payload.get("contact_name") or ""), str(payload.get("masked_cell") or ""))
         text = f"{ALARM} {esc(payload.get('by') or 'A texter')} escalated {contact} in {title}."
-    elif kind == "reminder":
+    elif kind == "adhoc_unclaimed":
+        body = esc(str(payload.get("body") or ""))
+        text = f"{INBOX} A reply in {title} waits for anyone to take it: {body}"
+    elif kind in ("reminder", "reply_reminder"):
         count = int(payload.get("count", 0) or 0)
         verb = "has" if count == 1 else "have"
         text = f"{BELL} {plural(count, 'reply', 'replies')} in {title} {verb} waited for your answer."
     else:
         body = payload.get("text") or payload.get("body") or ""
         text = f"{esc(kind.replace('_', ' '))}: {esc(body)}" if body else esc(kind.replace("_", " "))
-    if kind == "reminder" and campaign_id:
+    if kind in ("reminder", "reply_reminder", "adhoc_unclaimed") and campaign_id:
         opener = Button("Open them", act(A.START_REPLIES, k=campaign_id), style="primary")
         return Message("notice", plain(text), (Section(text), Controls((opener,))))
     return text_message("notice", text)

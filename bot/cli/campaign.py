@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.tree import Tree
 from sqlalchemy.orm import Session
 
-from bot.cli.common import console, err_console, fail, open_database, refusals, settings
+from bot.cli.common import cli_actor, console, err_console, fail, open_database, refusals, settings
 from core import campaigns as core_campaigns
 from core.campaign_yaml import CampaignYamlError, apply_campaign_yaml, export_campaign_yaml
 from core.errors import Refused
@@ -80,6 +80,7 @@ def create_cmd(
         campaign = core_campaigns.create_campaign(
             session,
             org_id(session),
+            actor=cli_actor(session),
             title=title,
             description=description,
             timezone=timezone,
@@ -95,8 +96,11 @@ def list_cmd(
     live: bool = typer.Option(False, "--live", help="Leave out archived campaigns."),
 ) -> None:
     """List the campaigns with their contact counts."""
-    with database() as db, db.read() as session:
-        summaries = core_campaigns.list_campaigns(session, org_id(session), include_archived=not live)
+    with database() as db, refusals(), db.session() as session:
+        actor = cli_actor(session)
+        summaries = core_campaigns.list_campaigns(
+            session, actor.organization_id, actor=actor, include_archived=not live
+        )
         if not summaries:
             console.print(
                 "no campaigns yet: create one with `textbank campaign apply examples/campaign.yaml`"
@@ -230,7 +234,9 @@ def apply_file(db: Database, path: Path) -> tuple[int, str, bool]:
     except OSError as exc:
         fail(f"cannot read {escape(str(path))}: {escape(exc.strerror or str(exc))}")
     with refusals(), yaml_refusals(), db.session() as session:
-        campaign, created = apply_campaign_yaml(session, org_id(session), text, source=path.name)
+        campaign, created = apply_campaign_yaml(
+            session, org_id(session), text, source=path.name, actor=cli_actor(session)
+        )
         return campaign.id, campaign.title, created
 
 
@@ -271,7 +277,7 @@ def launch_cmd(campaign: str = CAMPAIGN_ARG) -> None:
     """Launch a draft campaign: from now on its texts can be sent."""
     with database() as db, refusals(), db.session() as session:
         found = core_campaigns.get_campaign(session, org_id(session), campaign)
-        core_campaigns.launch_campaign(session, found)
+        core_campaigns.launch_campaign(session, found, actor=cli_actor(session))
         console.print(f"launched [bold]{escape(found.title)}[/] (id {found.id})")
 
 
@@ -280,5 +286,5 @@ def archive_cmd(campaign: str = CAMPAIGN_ARG) -> None:
     """Archive a campaign: it sends nothing more and can no longer change."""
     with database() as db, refusals(), db.session() as session:
         found = core_campaigns.get_campaign(session, org_id(session), campaign)
-        core_campaigns.archive_campaign(session, found)
+        core_campaigns.archive_campaign(session, found, actor=cli_actor(session))
         console.print(f"archived [bold]{escape(found.title)}[/] (id {found.id})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
@@ -9,10 +10,13 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy.orm import Session
 
 from bot.config import ConfigError, Settings, get_settings
 from core.errors import Refused
+from core.orgs import command_line_user, default_organization
 from storage import Database, upgrade
+from storage.models import User
 
 console = Console()
 err_console = Console(stderr=True)
@@ -40,6 +44,23 @@ def open_database(migrate: bool = True) -> Database:
         except Exception as exc:  # a bad URL or an unreachable server: say which, in one line
             fail(f"cannot open the database {_redact(cfg.database_url)}: {exc.__class__.__name__}: {exc}")
     return Database(cfg.database_url)
+
+
+def login() -> str:
+    """The operator's OS login name, which names them as the command-line owner."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in the environment or the password database
+        return "operator"
+
+
+def cli_actor(session: Session) -> User:
+    """The person at the command line, as the organization's owner (core.orgs.command_line_user).
+
+    Core checks the role of every admin action; whoever runs the CLI on the server acts as an owner.
+    """
+    org = default_organization(session, settings().organization_name)
+    return command_line_user(session, org, login())
 
 
 @contextmanager

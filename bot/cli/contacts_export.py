@@ -6,7 +6,6 @@ as the organization's command-line owner (core.orgs.command_line_user, named aft
 
 from __future__ import annotations
 
-import getpass
 import os
 import sys
 from pathlib import Path
@@ -14,17 +13,10 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from bot.cli.common import console, fail, open_database, refusals, settings
+from bot.cli.common import cli_actor, console, fail, open_database, refusals
 from core.campaigns import get_campaign
 from core.export import export_contacts_csv
-from core.orgs import command_line_user, default_organization, get_user
-
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name in the environment or the password database
-        return "operator"
+from core.orgs import get_user
 
 
 def export(
@@ -39,12 +31,12 @@ def export(
     try:
         with refusals():
             with db.session() as session:
-                org = default_organization(session, settings().organization_name)
-                actor_id = command_line_user(session, org, _login()).id
-                campaign_id = get_campaign(session, org.id, campaign).id
+                cli = cli_actor(session)
+                actor_id, org_id = cli.id, cli.organization_id
+                campaign_id = get_campaign(session, org_id, campaign).id
             with db.read() as session:
                 actor = get_user(session, actor_id)
-                found = get_campaign(session, org.id, str(campaign_id))
+                found = get_campaign(session, org_id, str(campaign_id))
                 if output is None:
                     count = export_contacts_csv(session, actor, found, sys.stdout)
                     sys.stdout.flush()

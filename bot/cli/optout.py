@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot.cli.common import console, fail, open_database, refusals, settings
+from bot.cli.common import cli_actor, console, fail, open_database, refusals, settings
 from core.optouts import add_optout, count_optouts, import_optouts, list_optouts
 from core.orgs import default_organization
 
@@ -28,8 +28,15 @@ def add_cmd(
     db = open_database()
     try:
         with refusals(), db.session() as session:
-            org_id = default_organization(session, settings().organization_name).id
-            cell, added = add_optout(session, org_id, number, reason=reason, region=settings().default_region)
+            actor = cli_actor(session)
+            cell, added = add_optout(
+                session,
+                actor.organization_id,
+                number,
+                actor=actor,
+                reason=reason,
+                region=settings().default_region,
+            )
     finally:
         db.dispose()
     if added:
@@ -94,9 +101,9 @@ def list_cmd(
     db = open_database()
     try:
         with refusals(), db.session() as session:
-            org_id = default_organization(session, settings().organization_name).id
-            rows = list_optouts(session, org_id, limit=limit, offset=offset)
-            total = count_optouts(session, org_id)
+            actor = cli_actor(session)
+            rows = list_optouts(session, actor.organization_id, actor=actor, limit=limit, offset=offset)
+            total = count_optouts(session, actor.organization_id, actor=actor)
     finally:
         db.dispose()
     if not rows:

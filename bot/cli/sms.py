@@ -44,10 +44,23 @@ def receive(
 
 
 def describe(result: InboundResult, cell: str) -> str:
-    where = f"campaign {result.campaign_id}, contact {result.contact_id}, message {result.message_id}"
+    """Where the text went, naming the campaign as `textbank campaign list` shows it."""
+    where = (
+        f"campaign {result.campaign_title!r} (id {result.campaign_id}), contact {result.contact_id}, "
+        f"message {result.message_id}"
+    )
     if not result.stored:
-        return f"already stored: {escape(where)}"
-    line = f"received from {escape(cell)} -> {escape(where)}"
+        return escape(f"already stored: {where}")
+    line = f"received from {cell} -> {where}"
     if result.opted_out:
         line += "; the number is opted out (no campaign will text it again)"
-    return line
+    elif result.unclaimed and result.campaign_kind == "adhoc":
+        title = result.campaign_title
+        line += (
+            f"; nobody holds the conversation: it waits in the replies pool of {title!r} "
+            "(the organization's ad-hoc texts; the admins were told), where a texter who joined it takes "
+            f'it with Send Replies: post its join message with `/textbank link replies "{title}"`'
+        )
+    elif result.unclaimed:
+        line += f"; nobody holds the conversation: it waits unassigned in {result.campaign_title!r}"
+    return escape(line)

@@ -24,13 +24,13 @@ from sqlalchemy.orm import Session
 from bot.chat import actions as A
 from bot.chat import adhoc, admin, texting, texts
 from bot.chat.actor import Actor
-from bot.chat.markup import bold, code, esc
+from bot.chat.markup import bold
 from bot.chat.surface import Place
 from bot.chat.views import Message
 from bot.discord import thread_channels
 from bot.discord.client import FAILED, PLATFORM, TextbankBot, log
 from bot.discord.render import FormModal, render, submitted_fields
-from core import campaign_yaml, campaigns, optouts, orgs
+from core import campaign_yaml, campaigns, orgs
 from core.errors import Refused
 
 MAX_YAML_BYTES = 1024 * 1024
@@ -83,9 +83,10 @@ async def campaign_names(interaction: discord.Interaction, current: str) -> list
     def names(session: Session) -> list[tuple[int, str]]:
         org = orgs.organization_for_workspace(session, PLATFORM, guild)
         identity = orgs.find_identity(session, PLATFORM, guild, user)
-        if org is None or identity is None or not orgs.is_admin(orgs.get_user(session, identity.user_id)):
+        me = orgs.get_user(session, identity.user_id) if identity is not None else None
+        if org is None or me is None or not orgs.is_admin(me):
             return []
-        listed = campaigns.list_campaigns(session, org.id, include_archived=False)
+        listed = campaigns.list_campaigns(session, org.id, actor=me, include_archived=False)
         return [
             (s.campaign.id, s.campaign.title) for s in listed if current.lower() in s.campaign.title.lower()
         ]
@@ -400,18 +401,12 @@ class TextbankGroup(app_commands.Group):
     async def optout_add(self, interaction: discord.Interaction, number: str) -> None:
         await answer(interaction, lambda actor: admin.optout_add(self.chat, actor, number))
 
-    @optout.command(name="list", description="The newest numbers on the opt-out list")
-    async def optout_list(self, interaction: discord.Interaction) -> None:
-        async def listing(actor: Actor) -> Message:
-            def read(session: Session) -> Message:
-                orgs.require_admin(orgs.get_user(session, actor.user_id))
-                rows = optouts.list_optouts(session, actor.org_id, limit=LIST_LIMIT)
-                lines = [f"{code(o.cell)} {esc(o.source)}, {o.created_at:%Y-%m-%d}" for o in rows]
-                return lines_message("Opt-out list", lines, optouts.count_optouts(session, actor.org_id))
-
-            return await self.chat.work.read(read)
-
-        await answer(interaction, listing)
+    @optout.command(name="list", description="The opt-out list, newest first, a page at a time")
+    @app_commands.describe(page="which page (1 = the newest)")
+    async def optout_list(
+        self, interaction: discord.Interaction, page: app_commands.Range[int, 1] = 1
+    ) -> None:
+        await answer(interaction, lambda actor: admin.optout_list(self.chat, actor, page))
 
     @admin.command(name="add", description="Make a member an admin of textbank")
     @app_commands.describe(member="who becomes an admin")

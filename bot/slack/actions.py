@@ -92,6 +92,12 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         actor = await deps.actor(body["team"]["id"], body["user"]["id"])
         await replies.send_replies(chat, actor, render.clicked_action(action).number("k"))
 
+    @app.action(A.OPEN_CONVERSATION)
+    async def open_conversation(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        actor = await deps.actor(body["team"]["id"], body["user"]["id"])
+        await replies.open_conversation(chat, actor, render.clicked_action(action).number("c"))
+
     @app.action(A.DONE_FOR_THE_DAY)
     async def done_day(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from bot.chat.actions import Action, parse_value
+from bot.chat.actions import Action, ActionTooLong, parse_value
 from bot.chat.surface import MessageRef
 from bot.chat.views import (
     Button,
@@ -211,7 +211,11 @@ def submitted(view: Block) -> tuple[Action, MessageRef | None, dict[str, str]]:
 
 
 def clicked_action(action: Block) -> Action:
-    """The neutral action of a button or select click."""
+    """The neutral action of a button or select click (no arguments when its value is not one of ours)."""
     selected = action.get("selected_option") or {}
     value = selected.get("value") if selected else action.get("value")
-    return Action(str(action.get("action_id") or ""), parse_value(value))
+    name = str(action.get("action_id") or "")
+    try:
+        return Action(name, parse_value(value))
+    except ActionTooLong:  # not a value textbank rendered: the flow refuses the missing ids
+        return Action(name)

@@ -19,7 +19,15 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.runtime import Runtime, build_runtime
-from bot.scheduler import RELEASE_JOB, SWEEP_JOB, Scheduler, release_job, sweep_job
+from bot.scheduler import (
+    RELEASE_JOB,
+    REMINDER_JOB,
+    SWEEP_JOB,
+    Scheduler,
+    release_job,
+    reminder_job,
+    sweep_job,
+)
 from bot.twilio.sender import SenderOptions
 from core import outbox
 from storage.types import utcnow
@@ -92,7 +100,7 @@ async def test_run_serves_sends_and_logs_one_line_per_component(db, org_id, capl
     assert [line.split(":")[0] for line in started] == ["web", "sender", "scheduler"]
     assert "http://127.0.0.1:" in started[0] and "POST /twilio/sms" in started[0]
     assert "Messaging Service" in started[1] and api_url in started[1]
-    assert RELEASE_JOB in started[2] and SWEEP_JOB in started[2]
+    assert RELEASE_JOB in started[2] and REMINDER_JOB in started[2] and SWEEP_JOB in started[2]
 
 
 async def test_scheduler_registers_fixed_jobs_that_do_not_pile_up(db) -> None:
@@ -101,7 +109,7 @@ async def test_scheduler_registers_fixed_jobs_that_do_not_pile_up(db) -> None:
     try:
         assert isinstance(scheduler.scheduler, AsyncIOScheduler)
         jobs = {job.id: job for job in scheduler.scheduler.get_jobs()}
-        assert set(jobs) == {RELEASE_JOB, SWEEP_JOB}
+        assert set(jobs) == {RELEASE_JOB, REMINDER_JOB, SWEEP_JOB}
         for job in jobs.values():
             assert job.coalesce and job.max_instances == 1
     finally:
@@ -184,3 +192,32 @@ def test_release_job_unassigns_replies_left_unanswered(db, org_id) -> None:
     assert release_job(db) == 1
     assert h.contact(db, stale).assigned_user_id is None
     assert release_job(db) == 0
+
+
+def test_reminder_job_reminds_the_texter_holding_waiting_replies_once(db, org_id) -> None:
+    from sqlalchemy import select
+
+    from storage.models import Notice
+    from tests.core.factories import add_contacts, make_campaign, make_texter
+
+    now = utcnow()
+    with db.session() as session:
+        texter = make_texter(session, org_id)
+        campaign = make_campaign(session, org_id, reply_reminder_minutes=10)
+        add_contacts(
+            session,
+            campaign,
+            2,
+            status="needs_response",
+            assigned_to=texter,
+            last_inbound_at=now - timedelta(minutes=12),
+        )
+    assert reminder_job(db, now) == 1
+    assert reminder_job(db, now + timedelta(minutes=1)) == 0  # not again within the 10 minutes
+    with db.read() as session:
+        [notice] = session.scalars(select(Notice).where(Notice.kind == "reply_reminder")).all()
+    assert (notice.user_id, notice.payload["count"], notice.payload["campaign_id"]) == (
+        texter.id,
+        2,
+        campaign.id,
+    )

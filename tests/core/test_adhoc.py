@@ -12,7 +12,7 @@ from core.errors import Forbidden, Refused
 from core.inbound import receive_inbound
 from core.optouts import opt_out
 from storage.models import Campaign, Contact, Message, Notice, User
-from tests.core.factories import add_contacts, at, make_launched_campaign, make_texter
+from tests.core.factories import add_contacts, at, make_launched_campaign, make_texter, org_admin
 
 NOON_NY = at(2024, 7, 15, 12, 0, "America/New_York")
 LATER = at(2024, 7, 15, 12, 10, "America/New_York")
@@ -162,3 +162,93 @@ def test_complete_is_only_for_adhoc_chats(db, org_id):
         [contact] = add_contacts(s, campaign, 1, status="convo", assigned_to=tess)
     with db.session() as s, pytest.raises(Refused, match="only an ad-hoc chat"):
         complete(s, s.get(User, tess.id), contact.id)
+
+
+# --- replies to anyone reach a place people see (the ad-hoc campaign, listed and joinable) ---------------
+
+
+def _admin_notices(s, admin_id):
+    return list(
+        s.scalars(
+            select(Notice)
+            .where(Notice.user_id == admin_id, Notice.kind == "adhoc_unclaimed")
+            .order_by(Notice.id)
+        )
+    )
+
+
+def test_a_reply_to_anyone_is_listed_joinable_claimable_and_admins_are_told_once(people, org_id):
+    from core.campaigns import get_campaign, list_campaigns
+    from core.joining import create_join_token, join
+    from tests.core.factories import make_admin
+
+    db, tess, otto = people
+    with db.session() as s:
+        ada = make_admin(s, org_id, "Ada")
+    result = _send(db, tess.id, "anyone")
+    first = _reply_in(db, "SMa1")
+    assert (first.campaign_title, first.campaign_kind, first.unclaimed) == ("ad-hoc texts", "adhoc", True)
+    _reply_in(db, "SMa2", "Hello? Anyone?")  # still waiting: the admins are not told twice
+    with db.session() as s:
+        [notice] = _admin_notices(s, ada.id)
+        assert notice.contact_id == result.contact_id and notice.campaign_id == result.campaign_id
+        assert notice.payload["campaign_title"] == "ad-hoc texts"
+        assert notice.payload["masked_cell"].endswith("0142") and notice.payload["body"] == "Sure, call me"
+        admin = s.get(User, ada.id)
+        listed = list_campaigns(s, org_id, actor=admin)
+        assert [(c.campaign.title, c.by_status) for c in listed] == [("ad-hoc texts", {"needs_response": 1})]
+        adhoc = get_campaign(s, org_id, "ad-hoc texts")
+        assert adhoc.id == result.campaign_id
+        with pytest.raises(Refused, match="post a replies link instead"):
+            create_join_token(s, admin, adhoc, "initials")
+        token = create_join_token(s, admin, adhoc, "replies").token
+        assert join(s, token, s.get(User, otto.id)).campaign_title == "ad-hoc texts"
+        claimed = request_replies(s, adhoc, s.get(User, otto.id), now=LATER)
+        assert claimed.contact_ids == [result.contact_id]
+    # Once claimed, a new text goes to its holder and the admins hear nothing more.
+    third = _reply_in(db, "SMa3", "Thanks")
+    assert not third.unclaimed
+    with db.read() as s:
+        assert len(_admin_notices(s, ada.id)) == 1
+        assert _reply_notices(s, otto.id) == 1
+
+
+def test_a_reply_routed_to_me_tells_no_admin(people, org_id):
+    from tests.core.factories import make_admin
+
+    db, tess, _otto = people
+    with db.session() as s:
+        ada = make_admin(s, org_id, "Ada")
+    _send(db, tess.id, "me")
+    assert not _reply_in(db, "SMme1").unclaimed
+    with db.read() as s:
+        assert _admin_notices(s, ada.id) == []
+
+
+def test_a_text_from_an_unknown_number_tells_the_admins_where_it_waits(db, org_id):
+    from tests.core.factories import make_admin
+
+    with db.session() as s:
+        ada = make_admin(s, org_id, "Ada")
+        result = receive_inbound(
+            s, from_cell="+13125550177", to="+1", body="Who is this?", provider_sid="SMnew"
+        )
+    assert (result.campaign_title, result.unclaimed) == ("ad-hoc texts", True)
+    with db.read() as s:
+        [notice] = _admin_notices(s, ada.id)
+        assert notice.payload["body"] == "Who is this?"
+    with db.session() as s:  # a webhook retry says the same, and tells no one again
+        again = receive_inbound(
+            s, from_cell="+13125550177", to="+1", body="Who is this?", provider_sid="SMnew"
+        )
+    assert not again.stored and (again.campaign_title, again.unclaimed) == ("ad-hoc texts", True)
+    with db.read() as s:
+        assert len(_admin_notices(s, ada.id)) == 1
+
+
+def test_no_campaign_may_take_the_adhoc_title(db, org_id):
+    from core.campaigns import create_campaign
+
+    with pytest.raises(Refused, match="is the title of the organization's ad-hoc texts"):
+        with db.session() as s:
+            create_campaign(s, org_id, actor=org_admin(s, org_id), title="Ad-hoc Texts")

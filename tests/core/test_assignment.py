@@ -6,6 +6,7 @@ from sqlalchemy import select
 from core.assignment import (
     assign_initials,
     availability,
+    parse_maximum,
     request_initials,
     request_replies,
     set_texter_max,
@@ -283,7 +284,10 @@ def test_manual_assignment_refused_while_dynamic_initials_is_on(world):
     with pytest.raises(Refused) as info, db.session() as s:
         assign_initials(s, admin, campaign, texter, 5, now=NOON_NY)
     assert info.value.code == "dynamic_on"
+    assert info.value.reason.startswith(f"dynamic assignment for initials is on in {campaign.title!r}")
     assert "turn it off" in info.value.reason and "turn it back on" in info.value.reason
+    with db.read() as s:
+        assert _assigned(s, texter) == set()
 
 
 def test_manual_assignment_gives_n_initials_ignoring_hours_and_notifies(db, org_id):
@@ -294,10 +298,15 @@ def test_manual_assignment_gives_n_initials_ignoring_hours_and_notifies(db, org_
         night = at(2024, 7, 15, 23, 0, "America/New_York")
         result = assign_initials(s, admin, campaign, texter, 5, now=night)
         assert result.count == 5 and result.reason is None
+        assert result.message == f"Gave 5 initials to {texter.name} in {campaign.title}."
         rest = assign_initials(s, admin, campaign, texter, 5, now=night)
         assert rest.count == 3 and "only 3" in rest.reason
+        assert rest.message == (
+            f"Gave 3 initials to {texter.name} in {campaign.title} (only 3 unassigned initials were left)."
+        )
         none_left = assign_initials(s, admin, campaign, texter, 1, now=night)
         assert none_left.count == 0 and none_left.code == "nothing_left"
+        assert none_left.message.startswith(f"Gave no initials to {texter.name}: there are no unassigned")
         assert len(_assigned(s, texter)) == 8
         notices = s.scalars(
             select(Notice).where(Notice.user_id == texter.id, Notice.kind == "assigned")
@@ -323,8 +332,8 @@ def test_set_texter_max_checks_role_and_value(world):
             set_texter_max(s, texter, campaign, texter, 1000)
         with pytest.raises(Refused, match="negative"):
             set_texter_max(s, admin, campaign, texter, -1)
-        member = set_texter_max(s, admin, campaign, texter, 0)
-        assert member.max_initials == 0
+        result = set_texter_max(s, admin, campaign, texter, 0)
+        assert result.own == 0
         assert availability(s, campaign, texter, now=NOON_NY).code == "at_maximum"
 
 
@@ -365,3 +374,36 @@ def test_a_claim_short_at_the_tail_is_topped_up_from_the_head(world, org_id):
         # Only the released ten are left, all behind where the last claim ended: one claim takes them.
         topped = request_initials(s, campaign, texter, now=NOON_NY).contact_ids
     assert sorted(topped) == sorted(first)
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [("12", 12), (" 0 ", 0), ("none", None), ("None", None), ("off", None), (7, 7), (None, None)],
+)
+def test_parse_maximum_takes_a_number_or_none(typed, expected):
+    assert parse_maximum(typed) == expected
+
+
+@pytest.mark.parametrize(("typed", "words"), [("-3", "negative"), ("lots", "not a maximum"), (2.5, "whole")])
+def test_parse_maximum_refuses_anything_else(typed, words):
+    with pytest.raises(Refused, match=words):
+        parse_maximum(typed)
+
+
+def test_set_texter_max_says_what_it_set_and_none_removes_it(world):
+    db, campaign, texter, admin = world
+    with db.session() as s:
+        campaign = s.merge(campaign)
+        campaign.max_initials_per_texter = 40
+        set_to = set_texter_max(s, admin, campaign, texter, "25")
+        assert set_to.own == 25 and set_to.message == f"Tess's maximum in {campaign.title} is now 25."
+        removed = set_texter_max(s, admin, campaign, texter, "none")
+        assert removed.own is None and removed.campaign_max == 40
+        assert (
+            removed.message
+            == f"Tess's own maximum in {campaign.title} is removed: the campaign's applies (40)."
+        )
+        campaign.max_initials_per_texter = None
+        assert set_texter_max(s, admin, campaign, texter, None).message.endswith("applies (no limit).")
+        with pytest.raises(Refused, match="not a maximum"):
+            set_texter_max(s, admin, campaign, texter, "many")

@@ -19,7 +19,7 @@ from core.campaigns import get_campaign, launch_campaign
 from core.scripts import StepSpec, load_tree
 from storage import Database
 from storage.models import Campaign, CampaignTag, CannedResponse, InteractionStep, Tag, Team
-from tests.core.factories import add_contacts
+from tests.core.factories import add_contacts, org_admin
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "campaign.yaml").read_text(encoding="utf-8")
 
@@ -32,7 +32,9 @@ script:
 
 def _apply(db: Database, org_id: int, text: str, source: str = "campaign.yaml") -> tuple[int, bool]:
     with db.session() as session:
-        campaign, created = apply_campaign_yaml(session, org_id, text, source)
+        campaign, created = apply_campaign_yaml(
+            session, org_id, text, source, actor=org_admin(session, org_id)
+        )
         return campaign.id, created
 
 
@@ -213,7 +215,7 @@ def test_a_launched_campaign_takes_allowed_changes_and_refuses_the_rest(db: Data
     with db.session() as session:
         campaign = session.get(Campaign, campaign_id)
         add_contacts(session, campaign, 2)
-        launch_campaign(session, campaign)
+        launch_campaign(session, campaign, actor=org_admin(session, org_id))
         step_ids = sorted(session.scalars(select(InteractionStep.id)))
     # Applying the same file again is fine, and keeps the steps contacts' answers point at.
     assert _apply(db, org_id, EXAMPLE) == (campaign_id, False)
@@ -264,7 +266,7 @@ def test_an_archived_title_is_free_for_a_new_campaign(db: Database, org_id: int)
 
     first_id, _ = _apply(db, org_id, MINIMAL)
     with db.session() as session:
-        archive_campaign(session, session.get(Campaign, first_id))
+        archive_campaign(session, session.get(Campaign, first_id), actor=org_admin(session, org_id))
     second_id, created = _apply(db, org_id, MINIMAL)
     assert created and second_id != first_id
     with db.read() as session:

@@ -24,7 +24,7 @@ from core.errors import NotFound, Refused
 from core.scripts import StepSpec, load_tree
 from storage import Database
 from storage.models import Campaign, Tag, Team
-from tests.core.factories import add_contacts, make_campaign, make_org
+from tests.core.factories import add_contacts, make_campaign, make_org, org_admin
 
 
 def _get(db: Database, campaign_id: int) -> Campaign:
@@ -37,7 +37,7 @@ def _get(db: Database, campaign_id: int) -> Campaign:
 
 def _draft(db: Database, org_id: int, title: str = "GOTV", **kwargs) -> Campaign:
     with db.session() as session:
-        return create_campaign(session, org_id, title=title, **kwargs)
+        return create_campaign(session, org_id, actor=org_admin(session, org_id), title=title, **kwargs)
 
 
 def test_create_campaign_defaults_and_initial_script(db: Database, org_id: int) -> None:
@@ -66,10 +66,10 @@ def test_create_campaign_refusals_write_nothing(db: Database, org_id: int, kwarg
     args = {"title": "GOTV", **kwargs}
     with pytest.raises(Refused) as info:
         with db.session() as session:
-            create_campaign(session, org_id, **args)
+            create_campaign(session, org_id, actor=org_admin(session, org_id), **args)
     assert expected in info.value.reason
     with db.read() as session:
-        assert list_campaigns(session, org_id) == []
+        assert list_campaigns(session, org_id, actor=org_admin(session, org_id)) == []
 
 
 def test_titles_are_unique_among_live_campaigns_only(db: Database, org_id: int) -> None:
@@ -77,12 +77,12 @@ def test_titles_are_unique_among_live_campaigns_only(db: Database, org_id: int) 
     with pytest.raises(Refused, match="a campaign titled 'GOTV' already exists .* archive that one first"):
         _draft(db, org_id)
     with db.session() as session:
-        archive_campaign(session, session.merge(first))
+        archive_campaign(session, session.merge(first), actor=org_admin(session, org_id))
     second = _draft(db, org_id)
     # Another organization may use the same title.
     with db.session() as session:
         other = make_org(session)
-        create_campaign(session, other.id, title="GOTV")
+        create_campaign(session, other.id, actor=org_admin(session, other.id), title="GOTV")
     # The live one is meant by its title; the archived one stays reachable by id.
     with db.read() as session:
         assert get_campaign(session, org_id, "GOTV").id == second.id
@@ -91,14 +91,14 @@ def test_titles_are_unique_among_live_campaigns_only(db: Database, org_id: int) 
     third = _draft(db, org_id, "Other")
     with pytest.raises(Refused, match="already exists"):
         with db.session() as session:
-            update_campaign(session, session.merge(third), title="GOTV")
+            update_campaign(session, session.merge(third), actor=org_admin(session, org_id), title="GOTV")
 
 
 def test_get_campaign_by_id_or_title_and_refusals(db: Database, org_id: int) -> None:
     campaign = _draft(db, org_id, "Spring canvass")
     with db.session() as session:
-        numeric = create_campaign(session, org_id, title="2024")
-        adhoc = make_campaign(session, org_id, title="ad-hoc", kind="adhoc")
+        numeric = create_campaign(session, org_id, actor=org_admin(session, org_id), title="2024")
+        adhoc = make_campaign(session, org_id, title="ad-hoc texts", kind="adhoc")
         archived = [make_campaign(session, org_id, title="Old", status="archived") for _ in range(2)]
     with db.read() as session:
         assert get_campaign(session, org_id, str(campaign.id)).id == campaign.id
@@ -108,26 +108,29 @@ def test_get_campaign_by_id_or_title_and_refusals(db: Database, org_id: int) -> 
             get_campaign(session, org_id, "Spring canvas")
         with pytest.raises(NotFound, match="see `textbank campaign list`"):
             get_campaign(session, org_id, "nothing like it")
-        with pytest.raises(NotFound):
-            get_campaign(session, org_id, str(adhoc.id))
-        with pytest.raises(NotFound):
-            get_campaign(session, org_id, "ad-hoc")
+        # The ad-hoc texts are found by id and by their title, as `campaign list` shows them.
+        assert get_campaign(session, org_id, str(adhoc.id)).id == adhoc.id
+        assert get_campaign(session, org_id, "ad-hoc texts").id == adhoc.id
         ids = ", ".join(str(c.id) for c in archived)
         with pytest.raises(Refused, match=f"2 campaigns are titled 'Old' \\(ids {ids}\\): name the one"):
             get_campaign(session, org_id, "Old")
 
 
-def test_list_campaigns_counts_contacts_and_skips_adhoc(db: Database, org_id: int) -> None:
+def test_list_campaigns_counts_contacts_and_shows_the_adhoc_texts(db: Database, org_id: int) -> None:
     with db.session() as session:
-        a = create_campaign(session, org_id, title="A")
-        b = create_campaign(session, org_id, title="B")
-        make_campaign(session, org_id, title="home", kind="adhoc")
+        a = create_campaign(session, org_id, actor=org_admin(session, org_id), title="A")
+        b = create_campaign(session, org_id, actor=org_admin(session, org_id), title="B")
+        make_campaign(session, org_id, title="ad-hoc texts", kind="adhoc")
         add_contacts(session, a, 3)
         add_contacts(session, a, 2, status="closed", opted_out=True, first=10)
         add_contacts(session, b, 1, status="needs_response")
     with db.read() as session:
-        summaries = list_campaigns(session, org_id)
-        assert [s.campaign.title for s in summaries] == ["A", "B"]
+        summaries = list_campaigns(session, org_id, actor=org_admin(session, org_id))
+        assert [(s.campaign.title, s.campaign.kind) for s in summaries] == [
+            ("A", "campaign"),
+            ("B", "campaign"),
+            ("ad-hoc texts", "adhoc"),
+        ]
     assert summaries[0].contacts == 5 and summaries[0].opted_out == 2
     assert summaries[0].by_status == {"needs_message": 3, "closed": 2}
     assert summaries[1].by_status == {"needs_response": 1}
@@ -139,6 +142,7 @@ def test_draft_is_edited_freely(db: Database, org_id: int) -> None:
         update_campaign(
             session,
             session.merge(campaign),
+            actor=org_admin(session, org_id),
             title="GOTV 2",
             description="d",
             timezone="America/Phoenix",
@@ -161,27 +165,38 @@ def test_dropping_a_custom_field_a_script_uses_is_refused(db: Database, org_id: 
     campaign = _draft(db, org_id, custom_fields=["ward"], initial_script="Hi {firstName} of ward {ward}")
     with pytest.raises(Refused, match=r"unknown placeholder \{ward\}"):
         with db.session() as session:
-            update_campaign(session, session.merge(campaign), custom_fields=[])
+            update_campaign(
+                session, session.merge(campaign), actor=org_admin(session, org_id), custom_fields=[]
+            )
     assert _get(db, campaign.id).custom_fields == ["ward"]
 
 
 def _launched(db: Database, org_id: int) -> Campaign:
     with db.session() as session:
-        campaign = create_campaign(session, org_id, title="Live", initial_script="Hi {firstName}")
+        campaign = create_campaign(
+            session, org_id, actor=org_admin(session, org_id), title="Live", initial_script="Hi {firstName}"
+        )
         add_contacts(session, campaign, 2)
-        return launch_campaign(session, campaign)
+        return launch_campaign(session, campaign, actor=org_admin(session, org_id))
 
 
 def test_launched_campaign_changes_only_what_is_allowed(db: Database, org_id: int) -> None:
     campaign = _launched(db, org_id)
     with db.session() as session:
         live = session.merge(campaign)
-        update_campaign(session, live, description="new", hours_start=480, dynamic_replies=True)
-        update_assignment_settings(session, live, replies_batch_size=10)
+        update_campaign(
+            session,
+            live,
+            actor=org_admin(session, org_id),
+            description="new",
+            hours_start=480,
+            dynamic_replies=True,
+        )
+        update_assignment_settings(session, live, actor=org_admin(session, org_id), replies_batch_size=10)
         set_canned_responses(session, live, [CannedSpec("Hi", "Hello {firstName}")])
         set_tags(session, live, [TagSpec("moved")])
         # An unchanged fixed field is not a change.
-        update_campaign(session, live, title="Live")
+        update_campaign(session, live, actor=org_admin(session, org_id), title="Live")
     campaign = _get(db, campaign.id)
     assert (campaign.description, campaign.hours_start, campaign.dynamic_replies) == ("new", 480, True)
     assert campaign.replies_batch_size == 10
@@ -192,7 +207,9 @@ def test_launched_campaign_changes_only_what_is_allowed(db: Database, org_id: in
     ]:
         with pytest.raises(Refused) as info:
             with db.session() as session:
-                update_campaign(session, session.merge(campaign), **{field: value})
+                update_campaign(
+                    session, session.merge(campaign), actor=org_admin(session, org_id), **{field: value}
+                )
         assert "is launched, so its" in info.value.reason and reason in info.value.reason
         assert "may change its description, hours" in info.value.reason
     with pytest.raises(Refused, match="its script cannot change"):
@@ -205,7 +222,7 @@ def test_unknown_setting_is_refused(db: Database, org_id: int) -> None:
     campaign = _draft(db, org_id)
     with pytest.raises(Refused, match="unknown campaign setting 'colour'"):
         with db.session() as session:
-            update_campaign(session, session.merge(campaign), colour="red")
+            update_campaign(session, session.merge(campaign), actor=org_admin(session, org_id), colour="red")
 
 
 @pytest.mark.parametrize(
@@ -227,7 +244,10 @@ def test_assignment_settings_are_validated_all_or_nothing(
     with pytest.raises(Refused) as info:
         with db.session() as session:
             update_assignment_settings(
-                session, session.merge(campaign), **{"replies_batch_size": 7, **settings}
+                session,
+                session.merge(campaign),
+                actor=org_admin(session, org_id),
+                **{"replies_batch_size": 7, **settings},
             )
     assert expected in info.value.reason
     assert _get(db, campaign.id).replies_batch_size == 200
@@ -238,9 +258,15 @@ def test_assignment_settings_accept_none_for_no_limit(db: Database, org_id: int)
     with db.session() as session:
         live = session.merge(campaign)
         update_assignment_settings(
-            session, live, max_initials_per_texter=5, release_unhandled_after_minutes=30
+            session,
+            live,
+            actor=org_admin(session, org_id),
+            max_initials_per_texter=5,
+            release_unhandled_after_minutes=30,
         )
-        update_assignment_settings(session, live, max_initials_per_texter=None)
+        update_assignment_settings(
+            session, live, actor=org_admin(session, org_id), max_initials_per_texter=None
+        )
     campaign = _get(db, campaign.id)
     assert campaign.max_initials_per_texter is None and campaign.release_unhandled_after_minutes == 30
 
@@ -249,7 +275,7 @@ def test_launch_refuses_and_names_every_problem(db: Database, org_id: int) -> No
     campaign = _draft(db, org_id)
     with pytest.raises(Refused) as info:
         with db.session() as session:
-            launch_campaign(session, session.merge(campaign))
+            launch_campaign(session, session.merge(campaign), actor=org_admin(session, org_id))
     assert "cannot launch 'GOTV'" in info.value.reason
     assert "it has no contacts: import some with `textbank contacts import" in info.value.reason
     assert "it has no initial script" in info.value.reason
@@ -270,7 +296,7 @@ def test_launch_refuses_an_unknown_placeholder_in_any_step(db: Database, org_id:
         add_contacts(session, campaign, 1)
     with pytest.raises(Refused) as info:
         with db.session() as session:
-            launch_campaign(session, session.merge(campaign))
+            launch_campaign(session, session.merge(campaign), actor=org_admin(session, org_id))
     assert r"script.answers[0].response: unknown placeholder {pollingPlace}" in info.value.reason
     assert _get(db, campaign.id).status == "draft"
 
@@ -281,16 +307,16 @@ def test_launch_then_archive(db: Database, org_id: int) -> None:
     assert campaign.status == "launched" and campaign.launched_at is not None
     with pytest.raises(Refused, match="is already launched"):
         with db.session() as session:
-            launch_campaign(session, session.merge(campaign))
+            launch_campaign(session, session.merge(campaign), actor=org_admin(session, org_id))
     with db.session() as session:
-        archive_campaign(session, session.merge(campaign))
+        archive_campaign(session, session.merge(campaign), actor=org_admin(session, org_id))
     campaign = _get(db, campaign.id)
     assert campaign.status == "archived" and campaign.archived_at is not None
     for action in (
-        lambda s, c: launch_campaign(s, c),
-        lambda s, c: archive_campaign(s, c),
-        lambda s, c: update_campaign(s, c, description="x"),
-        lambda s, c: update_assignment_settings(s, c, initials_batch_size=5),
+        lambda s, c: launch_campaign(s, c, actor=org_admin(s, org_id)),
+        lambda s, c: archive_campaign(s, c, actor=org_admin(s, org_id)),
+        lambda s, c: update_campaign(s, c, actor=org_admin(s, org_id), description="x"),
+        lambda s, c: update_assignment_settings(s, c, actor=org_admin(s, org_id), initials_batch_size=5),
         lambda s, c: set_canned_responses(s, c, []),
         lambda s, c: set_tags(s, c, []),
     ):
@@ -368,7 +394,7 @@ def test_concurrent_creates_of_one_title_make_one_campaign(db: Database, org_id:
         barrier.wait()
         try:
             with db.session() as session:
-                create_campaign(session, org_id, title="Same")
+                create_campaign(session, org_id, actor=org_admin(session, org_id), title="Same")
             outcomes.append("created")
         except Refused as exc:
             outcomes.append(exc.reason)
@@ -381,7 +407,7 @@ def test_concurrent_creates_of_one_title_make_one_campaign(db: Database, org_id:
     assert outcomes.count("created") == 1, outcomes
     assert all(o == "created" or "already exists" in o for o in outcomes)
     with db.read() as session:
-        assert len(list_campaigns(session, org_id)) == 1
+        assert len(list_campaigns(session, org_id, actor=org_admin(session, org_id))) == 1
 
 
 def test_campaign_kind_tells_adhoc_conversations_from_campaigns(db: Database) -> None:

@@ -21,13 +21,14 @@ from core.optouts import opt_out
 from core.phones import normalize, zone_for_number
 from storage import Database
 from storage.models import Campaign, Contact, Organization
+from tests.core.factories import org_admin
 
 
 def make_campaign(
     db: Database, org_id: int, title: str = "Spring canvass", tz: str = "America/New_York"
 ) -> int:
     with db.session() as session:
-        return create_campaign(session, org_id, title=title, timezone=tz).id
+        return create_campaign(session, org_id, actor=org_admin(session, org_id), title=title, timezone=tz).id
 
 
 def csv_bytes(text: str, encoding: str = "utf-8") -> io.BytesIO:
@@ -109,7 +110,7 @@ def test_region_option(db: Database, campaign_id: int) -> None:
 def test_skips_are_counted_by_reason(db: Database, org_id: int, campaign_id: int) -> None:
     import_contacts(db, campaign_id, csv_bytes("first_name,cell\nOld,2125550001\n"))
     with db.session() as session:
-        opt_out(session, org_id, "+12125550002", source="admin")
+        opt_out(session, org_id, "+12125550002", source="admin", actor=org_admin(session, org_id))
     data = (
         "first_name,cell\n"
         "Ana,2125550000\n"
@@ -152,7 +153,7 @@ def test_opted_out_in_another_org_is_imported(db: Database, campaign_id: int) ->
         other = Organization(name="other", optout_phrases=[])
         session.add(other)
         session.flush()
-        opt_out(session, other.id, "+12125550009", source="admin")
+        opt_out(session, other.id, "+12125550009", source="admin", actor=org_admin(session, other.id))
     summary = import_contacts(db, campaign_id, csv_bytes("first_name,cell\nAna,2125550009\n"))
     assert summary.imported == 1 and summary.skipped["opted_out"] == 0
 
@@ -243,9 +244,9 @@ def test_blank_lines_are_ignored(db: Database, campaign_id: int) -> None:
     assert summary.skipped["invalid_cell"] == 1
 
 
-def test_archived_campaign_refused(db: Database, campaign_id: int) -> None:
+def test_archived_campaign_refused(db: Database, org_id: int, campaign_id: int) -> None:
     with db.session() as session:
-        archive_campaign(session, session.get(Campaign, campaign_id))
+        archive_campaign(session, session.get(Campaign, campaign_id), actor=org_admin(session, org_id))
     with pytest.raises(ImportRefused, match="archived"):
         import_contacts(db, campaign_id, csv_bytes("first_name,cell\nAna,2125550001\n"))
     assert contact_count(db) == 0

@@ -312,5 +312,5 @@ def test_a_change_earlier_in_the_transaction_shows_in_the_view(db, org_id):
         assert after.answers == [(f"Will {contacts[0].first_name} vote?", "No")]
         assert [t.name for t in after.tags] == ["Volunteer", "Legal"]
         assert (after.opted_out, after.can_reply) == (True, False)
-        opt_out(s, org_id, contacts[1].cell, source="texter", reason="test", user_id=tess.id)
+        opt_out(s, org_id, contacts[1].cell, source="texter", reason="test", actor=tess)
         assert conv.conversation_view(s, user, contacts[1].id).status == "closed"

@@ -76,7 +76,7 @@ def test_an_adhoc_draft_checks_the_number_and_the_opt_out_list(db: Database, rep
     with db.session() as s:
         with pytest.raises(Refused):
             drafts.set_adhoc_draft(s, s.get(User, tess_id), "555", "Hi")
-        opt_out(s, org_id, "+12125550142", source="admin", reason="test")
+        opt_out(s, org_id, "+12125550142", source="carrier", reason="test")
         with pytest.raises(Refused, match="opted out"):
             drafts.set_adhoc_draft(s, s.get(User, tess_id), "(212) 555-0142", "Hi")
         draft_id, masked = drafts.set_adhoc_draft(s, s.get(User, tess_id), "(212) 555-0143", "Hi")

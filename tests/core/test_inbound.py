@@ -172,7 +172,8 @@ def test_unknown_number_starts_an_unassigned_adhoc_conversation(db, org_id):
         contact = s.get(Contact, first.contact_id)
         assert (contact.status, contact.assigned_user_id) == ("needs_response", None)
         assert contact.timezone == "America/Chicago"  # from the 312 area code
-        assert s.scalar(select(func.count(Notice.id))) == 0  # the pool waits; no one is told
+        assert s.scalar(select(func.count(Notice.id))) == 0  # no admin yet to tell; the pool waits
+    assert (first.campaign_title, first.campaign_kind, first.unclaimed) == ("ad-hoc texts", "adhoc", True)
 
 
 def test_reopens_a_closed_conversation(texted):

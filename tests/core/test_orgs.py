@@ -118,3 +118,29 @@ def test_concurrent_first_users_make_exactly_one_owner(db: Database) -> None:
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(Organization)) == 1
         assert session.scalar(select(func.count()).select_from(WorkspaceLink)) == 1
+
+
+# --- Discord: guild owners and Administrator/Manage Server members are admins (platform_admin) -----------
+
+
+def test_on_discord_the_first_guild_admin_owns_and_plain_members_are_texters(db: Database) -> None:
+    def discord(user_id: str, admin: bool = False) -> User:
+        return enter(db, user_id, admin=admin, workspace="G1", platform="discord")
+
+    # Adding the bot took Manage Server, so a plain member arriving first does not take the organization.
+    assert discord("D1").role == "texter"
+    assert discord("DOWNER", admin=True).role == "owner"
+    assert discord("DMOD", admin=True).role == "admin"
+    assert discord("D2").role == "texter"
+    # A member later given Manage Server is promoted when they next use textbank.
+    assert discord("D1", admin=True).role == "admin"
+    with db.read() as session:
+        assert session.scalar(select(func.count()).where(User.role == "owner")) == 1
+        [link] = session.execute(select(WorkspaceLink.platform, WorkspaceLink.workspace_id)).all()
+    assert tuple(link) == ("discord", "G1")
+
+
+def test_a_guild_joining_an_organization_with_slack_admins_gets_admins_not_an_owner(db: Database) -> None:
+    assert enter(db, "USLACK", admin=True).role == "owner"
+    assert enter(db, "DADMIN", admin=True, workspace="G1", platform="discord").role == "admin"
+    assert enter(db, "DMEMBER", workspace="G1", platform="discord").role == "texter"

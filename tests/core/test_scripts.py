@@ -20,7 +20,7 @@ from core.scripts import (
 )
 from storage import Database
 from storage.models import Contact, InteractionStep
-from tests.core.factories import add_contacts
+from tests.core.factories import add_contacts, org_admin
 
 
 def test_placeholders_are_read_and_double_braces_are_literal() -> None:
@@ -123,7 +123,7 @@ def test_validate_tree_refuses_bad_trees(mutate, expected: str) -> None:
 
 def test_replace_tree_writes_the_tree_and_reads_it_back(db: Database, org_id: int) -> None:
     with db.session() as session:
-        campaign = create_campaign(session, org_id, title="Tree")
+        campaign = create_campaign(session, org_id, actor=org_admin(session, org_id), title="Tree")
         replace_tree(session, campaign, _tree())
         root = root_step(session, campaign.id)
         assert root is not None and root.parent_id is None
@@ -149,9 +149,11 @@ def test_replace_tree_writes_the_tree_and_reads_it_back(db: Database, org_id: in
 
 def test_replace_tree_refuses_a_launched_campaign_and_writes_nothing(db: Database, org_id: int) -> None:
     with db.session() as session:
-        campaign = create_campaign(session, org_id, title="Live", initial_script="Hi {firstName}")
+        campaign = create_campaign(
+            session, org_id, actor=org_admin(session, org_id), title="Live", initial_script="Hi {firstName}"
+        )
         add_contacts(session, campaign, 1)
-        launch_campaign(session, campaign)
+        launch_campaign(session, campaign, actor=org_admin(session, org_id))
     with pytest.raises(Refused, match="is launched: its script cannot change"):
         with db.session() as session:
             replace_tree(session, session.merge(campaign), _tree())
@@ -161,7 +163,9 @@ def test_replace_tree_refuses_a_launched_campaign_and_writes_nothing(db: Databas
 
 def test_replace_tree_refuses_an_unknown_placeholder_before_writing(db: Database, org_id: int) -> None:
     with db.session() as session:
-        campaign = create_campaign(session, org_id, title="Draft", initial_script="Hi {firstName}")
+        campaign = create_campaign(
+            session, org_id, actor=org_admin(session, org_id), title="Draft", initial_script="Hi {firstName}"
+        )
     with pytest.raises(Refused, match=r"unknown placeholder \{ward\}"):
         with db.session() as session:
             replace_tree(session, session.merge(campaign), StepSpec(script="Hi {ward}"))

@@ -107,7 +107,7 @@ def test_a_contact_not_yours_is_not_sent(desk, org_id):
 def test_opted_out_numbers_are_never_sent(desk, org_id):
     db, campaign, tess, contacts = desk
     with db.session() as s:
-        opt_out(s, org_id, contacts[0].cell, source="texter")
+        opt_out(s, org_id, contacts[0].cell, source="keyword")
         # On the org list but the contact row not flagged (e.g. imported after the opt-out).
         s.add(OptOut(organization_id=org_id, cell=contacts[1].cell, source="import"))
     with db.session() as s:

@@ -24,7 +24,7 @@ def test_the_migration_carries_slack_threads_over_with_their_platform(tmp_path) 
         first, second = add_contacts(s, make_campaign(s, org), 2, assigned_to=tess)
         ids = (tess.id, first.id, second.id)
     db.dispose()
-    command.downgrade(alembic_config(url), "0009_notice_claimed_at")
+    command.downgrade(alembic_config(url), "0011_corefeat")
     engine = create_engine(url)
     with engine.begin() as conn:  # rows as the Slack adapter left them before the chat layer
         conn.execute(

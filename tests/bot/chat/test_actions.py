@@ -25,3 +25,12 @@ def test_garbage_values_read_as_no_arguments() -> None:
     assert actions.parse_value("not json") == {}
     assert actions.parse_value("[1, 2]") == {}
     assert Action.decode("tb_join|{bad").args == {}
+
+
+def test_a_click_value_textbank_did_not_render_reads_as_no_arguments() -> None:
+    from bot.slack.render import clicked_action
+
+    forged = clicked_action({"action_id": actions.REPLY_SEND, "value": '{"c": 1, "b": "' + "x" * 200 + '"}'})
+    assert forged == Action(actions.REPLY_SEND)
+    option = {"action_id": actions.MENU, "selected_option": {"value": '{"c":5,"x":"close"}'}}
+    assert clicked_action(option) == act(actions.MENU, c=5, x="close")

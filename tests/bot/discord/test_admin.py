@@ -102,7 +102,7 @@ async def test_a_command_that_fails_unexpectedly_still_answers(
 ) -> None:
     await launched(db, discord_api, tmp_path)
 
-    def broken(*args: object) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the database went away")
 
     monkeypatch.setattr("core.stats.campaign_stats", broken)

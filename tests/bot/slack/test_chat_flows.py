@@ -190,7 +190,7 @@ async def test_text_command_checks_the_number_and_the_opt_out_list_before_offeri
     assert "tb_adhoc_send" not in bad.text_dump()
     with driver.db.session() as session:
         org_id = session.scalar(select(User.organization_id))
-        opt_out(session, org_id, "+12125550142", source="admin", reason="test")
+        opt_out(session, org_id, "+12125550142", source="carrier", reason="test")
     await driver.command(TEXTER, "text (212) 555-0142 Hi there")
     refused = driver.slack.of("respond")[-1].text_dump()
     assert "opted out" in refused and "tb_adhoc_send" not in refused
@@ -201,7 +201,7 @@ async def test_assign_and_max_as_commands_and_as_actions_on_the_texters_list(dri
     await join_and_card(driver, token, TEXTER)  # Tess holds 2 of the 3 contacts
     await driver.command(ADMIN, f'assign "Test Drive" <@{TEXTER}|tess> 1')
     refused = driver.responses(ADMIN)[-1]
-    assert "dynamic assignment for initials is on" in refused
+    assert "dynamic assignment for initials is on" in refused and "Test Drive" in refused
     with driver.db.session() as session:
         session.execute(update(Campaign).values(dynamic_initials=False))
     await driver.command(ADMIN, f'assign "Test Drive" <@{TEXTER}|tess> 5')
@@ -238,3 +238,48 @@ async def test_suggested_commands_quote_titles_with_spaces(driver: Driver) -> No
     await driver.command(ADMIN, 'launch "Test Drive"')
     launched = driver.responses(ADMIN)[-1]
     assert '/textbank link initials \\"Test Drive\\"' in launched
+
+
+async def test_optout_list_pages_the_organizations_opt_outs(driver: Driver) -> None:
+    await setup_admin(driver)
+    await driver.command(ADMIN, "optout list")
+    assert "The opt-out list is empty." in driver.responses(ADMIN)[-1]
+    await driver.command(ADMIN, "optout (212) 555-0199")
+    await driver.command(ADMIN, "optout list")
+    listing = driver.responses(ADMIN)[-1]
+    assert "+12125550199" in listing and "1 number, page 1 of 1" in listing
+    await driver.command(ADMIN, "optout list 2")
+    assert "there is no page 2" in driver.responses(ADMIN)[-1]
+    await driver.command(TEXTER, "optout list")
+    assert "only an admin" in driver.responses(TEXTER)[-1]
+
+
+async def test_the_admin_home_shows_progress_and_what_waits_with_its_action(driver: Driver) -> None:
+    contact_id, _thread = await reply_in_thread(driver)
+    await pick(driver, controls(driver, _thread)[-1], "Escalate to an admin")
+    await driver.slack.wait_for("chat.update", lambda c: "Escalated" in c.text_dump())
+    await driver.dispatch(
+        event_body({"type": "app_home_opened", "user": ADMIN, "tab": "home"}), content_type="application/json"
+    )
+    home = await driver.slack.wait_for("views.publish", lambda c: c.body.get("user_id") == ADMIN)
+    text = json.dumps(home.view)
+    assert "Admin" in text and "Test Drive" in text and "textable contact" in text
+    assert "1 escalated conversation" in text and "0 unassigned replies" in text
+    opener = find_action(home.view["blocks"], "tb_open")
+    assert opener is not None and json.loads(opener["value"]) == {"c": contact_id}
+    await driver.click(ADMIN, {"action_id": "tb_open", "value": opener["value"]}, view={"id": "VH"})
+    await driver.slack.wait_for(
+        "chat.postMessage",
+        lambda c: (
+            c.body.get("channel") == "D" + ADMIN
+            and c.body.get("thread_ts")
+            and "Yes I will!" in c.text_dump()
+        ),
+    )
+    # A texter's Home tab has no admin part.
+    await driver.dispatch(
+        event_body({"type": "app_home_opened", "user": TEXTER, "tab": "home"}),
+        content_type="application/json",
+    )
+    texter_home = await driver.slack.wait_for("views.publish", lambda c: c.body.get("user_id") == TEXTER)
+    assert "escalated conversation" not in json.dumps(texter_home.view)

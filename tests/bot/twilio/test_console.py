@@ -77,3 +77,21 @@ def test_sms_receive_refuses_a_bad_number(db, cli_env) -> None:
     assert "not a valid phone number" in result.output
     with db.read() as session:
         assert session.scalar(select(Message.id)) is None
+
+
+def test_sms_receive_from_an_unknown_number_says_where_it_waits_by_a_listed_name(
+    db, org_id, cli_env, monkeypatch
+) -> None:
+    from bot.cli.common import console
+
+    monkeypatch.setattr(console, "width", 200)  # the list's title cell is not folded or cut
+    runner = CliRunner()
+    result = runner.invoke(app, ["sms", "receive", "--from", "+13125550166", "Who is this?"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "-> campaign 'ad-hoc texts' (id " in said
+    assert "waits in the replies pool of 'ad-hoc texts'" in said and "the admins were told" in said
+    assert '/textbank link replies "ad-hoc texts"' in said
+    listed = runner.invoke(app, ["campaign", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "ad-hoc texts" in listed.output

@@ -4,8 +4,8 @@
 copied into it with platform "slack" (thread_ts -> thread_id, control_ts -> control_id), nothing lost.
 ``reply_drafts`` holds the reply a texter is about to send, so buttons carry ids only.
 
-Revision ID: 0010_chat
-Revises: 0009_notice_claimed_at
+Revision ID: 0012_chat
+Revises: 0011_corefeat
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = "0010_chat"
-down_revision = "0009_notice_claimed_at"
+revision = "0012_chat"
+down_revision = "0011_corefeat"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """discord: the channel a server's conversation threads are opened in (workspace_links.thread_channel_id)
 
-Revision ID: 0011_discord2
-Revises: 0010_chat
+Revision ID: 0013_discord2
+Revises: 0012_chat
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_discord2"
-down_revision = "0010_chat"
+revision = "0013_discord2"
+down_revision = "0012_chat"
 branch_labels = None
 depends_on = None
 
