@@ -25,7 +25,7 @@ async def test_admin_commands(
     campaign = {"campaign": "Test Drive"}
 
     stats = await ask(api, OWNER_ID, "stats", options=campaign)
-    assert "0% of the 2 contacts" in stats.text and "Contacts: **2**" in stats.text
+    assert "0% (0 of 2 textable" in stats.text and "Contacts: **2**" in stats.text
 
     refused = await ask(api, OWNER_ID, "assign", options={**campaign, "count": 1}, members={"texter": TEXTER})
     assert "dynamic assignment for initials is on" in refused.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -110,8 +111,12 @@ async def test_join_after_restart_then_send_first_texts(
     assert not [r for r in caplog.records if r.name.startswith("discord")], caplog.records
 
 
-async def test_a_texter_is_refused_admin_commands(bot: DiscordComponent, discord_api: DiscordStandIn) -> None:
-    await ask(discord_api, OWNER_ID, "help")  # the guild's owner comes first and owns the organization
+async def test_a_texter_is_refused_admin_commands(
+    bot: DiscordComponent, discord_api: DiscordStandIn, db: Database, tmp_path: Path
+) -> None:
+    from tests.bot.discord.test_limits import launched
+
+    await launched(db, discord_api, tmp_path)  # the guild's owner comes first and owns the organization
     for path, options in (
         (("launch",), {"campaign": "Test Drive"}),
         (("stats",), {"campaign": "Test Drive"}),
