@@ -5,6 +5,7 @@ The names are a contract (see DESIGN.md): scripts and deployments depend on them
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 DEFAULT_DATABASE_URL = "sqlite:///textbank.db"
+# Provider calls in flight at once: each holds a thread and, on PostgreSQL, a connection.
+MAX_SMS_WORKERS = 64
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: str | Path | N
         port = int(port_text)
     except ValueError as exc:
         raise ConfigError(f"TEXTBANK_PORT={port_text!r} is not a port number") from exc
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"TEXTBANK_PORT={port_text} is not a port number: use 1 to 65535 (0: any free)")
     rate_text = get("TEXTBANK_SMS_RATE")
     try:
         sms_rate = float(rate_text) if rate_text else None
@@ -80,15 +85,15 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: str | Path | N
         raise ConfigError(
             f"TEXTBANK_SMS_RATE={rate_text!r} is not a number: texts per second, e.g. 1 or 0.5 (0 = no limit)"
         ) from exc
-    if sms_rate is not None and sms_rate < 0:
-        raise ConfigError(f"TEXTBANK_SMS_RATE={rate_text} must be 0 (no limit) or more")
+    if sms_rate is not None and not 0 <= sms_rate < math.inf:  # nan and inf too
+        raise ConfigError(f"TEXTBANK_SMS_RATE={rate_text} must be 0 (no limit) or more, e.g. 1 or 0.5")
     workers_text = get("TEXTBANK_SMS_WORKERS", "4") or "4"
     try:
         sms_workers = int(workers_text)
     except ValueError as exc:
         raise ConfigError(f"TEXTBANK_SMS_WORKERS={workers_text!r} is not a whole number, e.g. 4") from exc
-    if sms_workers < 1:
-        raise ConfigError(f"TEXTBANK_SMS_WORKERS={sms_workers} must be at least 1")
+    if not 1 <= sms_workers <= MAX_SMS_WORKERS:
+        raise ConfigError(f"TEXTBANK_SMS_WORKERS={sms_workers} must be from 1 to {MAX_SMS_WORKERS}")
     settings = Settings(
         database_url=get("TEXTBANK_DATABASE_URL", DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL,
         public_url=get("TEXTBANK_PUBLIC_URL").rstrip("/"),

@@ -42,6 +42,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from core.errors import Forbidden, Refused
 from core.hours import Window, format_hhmm, zone, zones_open_now
 from core.notices import add_notice
+from core.numbers import check_whole_number
 from core.orgs import require_admin
 from storage.models import Campaign, CampaignTexter, Contact, OptOut, User
 from storage.types import utcnow
@@ -463,15 +464,19 @@ NO_MAXIMUM_WORDS = ("none", "no", "off", "default", "campaign", "-")
 def parse_maximum(value: int | str | None) -> int | None:
     """A per-texter maximum from what an admin typed: a whole number of 0 or more, or "none" (None)."""
     if value is None or isinstance(value, int) and not isinstance(value, bool):
-        if value is not None and value < 0:
-            raise Refused(f"maximum {value} is negative: give 0 or more, or none to use the campaign's")
+        if value is not None:
+            try:
+                check_whole_number(value, "the maximum", minimum=0)
+            except Refused as exc:
+                raise Refused(f"{exc.reason}, or none to use the campaign's") from None
         return value
     if not isinstance(value, str):
         raise Refused(f"the maximum must be a whole number or none (got {value!r})")
     word = value.strip().lower()
     if word in NO_MAXIMUM_WORDS:
         return None
-    if word.lstrip("-").isdigit():
+    digits = word.lstrip("-")
+    if digits.isascii() and digits.isdigit() and len(digits) <= 40:  # "²" is a digit to isdigit, not to int
         return parse_maximum(int(word))
     raise Refused(f"{value.strip()!r} is not a maximum: give a whole number such as 50, or none")
 
@@ -557,8 +562,7 @@ def assign_initials(
             "back on",
             code="dynamic_on",
         )
-    if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
-        raise Refused(f"cannot assign {count} texts: give a number of 1 or more")
+    check_whole_number(count, "the number of texts to assign")
     now = now or utcnow()
     ensure_member(session, campaign, user)
     ids = claim(session, campaign, user, "initials", count, now, zones=None)

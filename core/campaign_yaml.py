@@ -53,6 +53,13 @@ from core.orgs import require_org_admin
 from core.scripts import StepSpec
 from storage.models import Campaign, User
 
+# Deeper than any campaign needs (each follow-up question adds two levels): PyYAML composes a document
+# recursively, so a file nested thousands of levels deep would otherwise end in a RecursionError.
+MAX_DEPTH = 64
+# The digits of a whole number in a campaign file: far beyond every setting's maximum, and short enough
+# that nothing reads a number of thousands of digits.
+_MAX_DIGITS = 30
+
 _NULL = "tag:yaml.org,2002:null"
 _BOOL = "tag:yaml.org,2002:bool"
 _INT = "tag:yaml.org,2002:int"
@@ -206,6 +213,9 @@ class _Reader:
         if isinstance(node, ScalarNode) and node.tag == _NULL:
             return None
         if isinstance(node, ScalarNode) and node.tag == _INT and ":" not in node.value:
+            if len(node.value) > _MAX_DIGITS:
+                self.error(node, path, f"must be a whole number, not one of {len(node.value)} digits")
+                return _INVALID
             return self._constructor.construct_object(node)
         self.error(node, path, f"must be a whole number, not {_shown(node)}")
         return _INVALID
@@ -222,6 +232,49 @@ class _Reader:
 _INVALID = object()
 
 
+class _NotAccepted(yaml.composer.ComposerError):
+    """A readable YAML document that a campaign file may not be: too deep, or using aliases."""
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with a depth limit, and without aliases (``*name``).
+
+    An alias makes one node appear in several places (or inside itself): the reader would walk it again
+    at every place, without end for a node that holds itself. A campaign file writes each value out.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def _next_mark(self) -> yaml.Mark:
+        events: Any = self  # PyYAML's parser methods are untyped
+        mark: yaml.Mark = events.peek_event().start_mark
+        return mark
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self._next_mark()
+            raise _NotAccepted(
+                None, None, "uses an alias (*name): write the value out where it is needed", mark
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self._next_mark()
+                raise _NotAccepted(
+                    None,
+                    None,
+                    f"is nested more than {MAX_DEPTH} levels deep: a campaign file needs far fewer, "
+                    "check the indentation and the brackets",
+                    mark,
+                )
+            node: Node | None = super().compose_node(parent, index)
+            return node
+        finally:
+            self._depth -= 1
+
+
 def _shown(node: Node) -> str:
     if isinstance(node, ScalarNode):
         return repr(node.value) if node.tag != _NULL else "null"
@@ -232,7 +285,11 @@ def _parse(text: str, source: str) -> tuple[CampaignSpec | None, list[_Problem]]
     """Read and check the structure of a campaign file (placeholders are checked by the caller)."""
     reader = _Reader(source)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_Loader)
+    except _NotAccepted as exc:
+        mark = exc.problem_mark
+        number = mark.line + 1 if mark is not None else 1
+        return None, [(number, f"{source} line {number}: the file {exc.problem}")]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         number = mark.line + 1 if mark is not None else 1

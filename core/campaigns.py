@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from core import scripts
 from core.errors import NotFound, Refused
 from core.hours import zone
+from core.numbers import MAX_COUNT, MAX_MINUTES, check_whole_number, parse_id
 from core.orgs import require_org_admin
 from storage.models import (
     Campaign,
@@ -67,6 +68,7 @@ _POSITIVE_SETTINGS = {"initials_batch_size", "replies_batch_size"}
 _OPTIONAL_POSITIVE_SETTINGS = {"max_initials_per_texter", "release_unhandled_after_minutes"}
 # 0 turns the setting off.
 _NON_NEGATIVE_SETTINGS = {"reply_reminder_minutes"}
+_SETTING_MAXIMA = {"release_unhandled_after_minutes": MAX_MINUTES}
 
 DRAFT_FIELDS = ("title", "description", "timezone", "hours_start", "hours_end", "custom_fields")
 LAUNCHED_FIELDS = ("description", "hours_start", "hours_end")
@@ -103,8 +105,9 @@ def get_campaign(session: Session, org_id: int, ref: str) -> Campaign:
     ref = str(ref).strip()
     if not ref:
         raise NotFound("no campaign given: name one by its id or title (see `textbank campaign list`)")
-    if ref.isdigit():
-        by_id = session.scalars(_visible(org_id).where(Campaign.id == int(ref))).first()
+    ref_id = parse_id(ref)
+    if ref_id is not None:
+        by_id = session.scalars(_visible(org_id).where(Campaign.id == ref_id)).first()
         if by_id is not None:
             return by_id
     matches = list(session.scalars(_visible(org_id).where(Campaign.title == ref).order_by(Campaign.id)))
@@ -278,14 +281,17 @@ def check_assignment_setting(name: str, value: Any) -> Any:
     if name in _POSITIVE_SETTINGS or name in _OPTIONAL_POSITIVE_SETTINGS:
         if value is None and name in _OPTIONAL_POSITIVE_SETTINGS:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            allowed = " or null for no limit" if name in _OPTIONAL_POSITIVE_SETTINGS else ""
-            raise Refused(f"{name} must be a whole number of at least 1{allowed} (got {value!r})")
-        return value
+        try:
+            return check_whole_number(value, name, maximum=_SETTING_MAXIMA.get(name, MAX_COUNT))
+        except Refused as exc:
+            if name in _OPTIONAL_POSITIVE_SETTINGS:
+                raise Refused(exc.reason.replace(" (got", ", or null for no limit (got", 1)) from None
+            raise
     if name in _NON_NEGATIVE_SETTINGS:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise Refused(f"{name} must be a whole number of minutes, or 0 for off (got {value!r})")
-        return value
+        try:
+            return check_whole_number(value, name, minimum=0, maximum=MAX_MINUTES)
+        except Refused as exc:
+            raise Refused(exc.reason.replace(" (got", " minutes, or 0 for off (got", 1)) from None
     raise Refused(f"unknown assignment setting {name!r}: use one of {', '.join(ASSIGNMENT_FIELDS)}")
 
 

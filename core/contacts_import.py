@@ -400,6 +400,13 @@ def utf8_lines(stream: IO[bytes], on_bytes: Callable[[int], None] | None = None)
                 "re-save it as 'CSV UTF-8' and import again",
                 line=bad_line,
             ) from exc
+        nul = decoded.find("\x00")
+        if nul >= 0:  # PostgreSQL text cannot hold it, and no spreadsheet writes it into a CSV
+            raise ImportRefused(
+                "the file holds a NUL character (byte 0x00), so it is not a text CSV: "
+                "re-save it as 'CSV UTF-8' and import again",
+                line=line_no + decoded.count("\n", 0, nul) + 1,
+            )
         lines = decoded.split("\n")
         last = lines.pop()
         for line in lines:

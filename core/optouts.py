@@ -24,6 +24,7 @@ from core.contacts_import import (
     open_source,
 )
 from core.errors import Refused
+from core.numbers import MAX_LIST, MAX_OFFSET, check_whole_number
 from core.orgs import require_org_admin
 from core.phones import DEFAULT_REGION, normalize
 from storage.engine import Database
@@ -148,8 +149,8 @@ def list_optouts(
 ) -> list[OptOut]:
     """The organization's opt-outs, newest first (admin: numbers are whole)."""
     require_org_admin(actor, organization_id)
-    if limit < 1 or offset < 0:
-        raise Refused("give a positive limit and an offset of 0 or more")
+    check_whole_number(limit, "the limit", maximum=MAX_LIST)
+    check_whole_number(offset, "the offset", minimum=0, maximum=MAX_OFFSET)
     return list(
         session.scalars(
             select(OptOut)

@@ -115,22 +115,21 @@ def _campaign(session: Session, actor: Actor, ref: str) -> Campaign:
     return campaigns.get_campaign(session, actor.org_id, ref)
 
 
-async def launch(chat: Chat, actor: Actor, ref: str) -> Message:
-    def run(session: Session) -> str:
-        return campaigns.launch_campaign(
-            session, _campaign(session, actor, ref), actor=_me(session, actor)
-        ).title
+async def _change_status(chat: Chat, actor: Actor, ref: str, change: Callable[..., Campaign]) -> str:
+    """Launch or archive (core checks the role); the campaign's title."""
 
-    return texts.launched(await chat.work.write(run))
+    def run(session: Session) -> str:
+        return change(session, _campaign(session, actor, ref), actor=_me(session, actor)).title
+
+    return await chat.work.write(run)
+
+
+async def launch(chat: Chat, actor: Actor, ref: str) -> Message:
+    return texts.launched(await _change_status(chat, actor, ref, campaigns.launch_campaign))
 
 
 async def archive(chat: Chat, actor: Actor, ref: str) -> Message:
-    def run(session: Session) -> str:
-        return campaigns.archive_campaign(
-            session, _campaign(session, actor, ref), actor=_me(session, actor)
-        ).title
-
-    return texts.archived(await chat.work.write(run))
+    return texts.archived(await _change_status(chat, actor, ref, campaigns.archive_campaign))
 
 
 async def campaign_stats(chat: Chat, actor: Actor, ref: str) -> Message:

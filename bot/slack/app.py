@@ -8,19 +8,24 @@ posts core's notices into texters' threads.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import ClientSession, web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.relay import RelayWorker
 from bot.config import Settings
 from bot.slack import actions, commands, events, home, modals
 from bot.slack.deps import DEFAULT_API_URL, SlackDeps, make_client
+from bot.slack.requests import BadRequest, payload_problem, read_request
 from core.errors import Refused
 from storage.engine import Database
 
@@ -53,6 +58,17 @@ def build_app(
     home.register(app, deps)
     events.register(app, deps)
 
+    @app.middleware
+    async def unreadable_over_the_socket(req: AsyncBoltRequest, next: Any) -> BoltResponse:
+        """Socket Mode payloads get the checks of the HTTP entry (bot/slack/requests.py); one it cannot
+        read is acked plainly (Slack would only send it again) and logged in one line."""
+        if req.mode == "socket_mode":
+            problem = payload_problem(req.body)
+            if problem is not None:
+                log.warning("slack: ignored a Socket Mode request: %s", problem)
+                return BoltResponse(status=200, body="")
+        return await next()
+
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
         log.error("slack handler failed for %s", body.get("type") or body.get("command"), exc_info=error)
@@ -61,17 +77,48 @@ def build_app(
     return app
 
 
-def events_handler(app: AsyncApp) -> Any:
-    """The aiohttp handler for ``POST /slack/events`` (Bolt checks the signature: 401 when it is wrong)."""
+def events_handler(app: AsyncApp, signing_secret: str = "") -> Any:
+    """The aiohttp handler for ``POST /slack/events`` (Bolt checks the signature: 401 when it is wrong).
+
+    A body Bolt or textbank cannot read (bot/slack/requests.py) is answered 400 with one log line, once
+    its signature is checked (401 when it is wrong, as Bolt would answer); a body that is not UTF-8 cannot
+    carry a Slack signature at all and is answered 400 at once.
+    """
+    verifier = SignatureVerifier(signing_secret) if signing_secret else None
+
+    def forged(raw: bytes, headers: Mapping[str, str]) -> bool:
+        if not _readable_timestamp(headers):
+            return True
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return False  # unverifiable (slack_sdk signs text), and 400 whoever sent it
+        return verifier is not None and not verifier.is_valid_request(raw, headers)
 
     async def handle(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+        raw = await request.read()
+        try:
+            bolt_request = read_request(raw, request.headers, request.query_string)
+        except BadRequest as exc:
+            if forged(raw, request.headers):
+                return web.json_response({"error": "invalid request"}, status=401)
+            log.warning("slack: refused a request with HTTP 400: %s", exc.reason)
+            return web.Response(status=400, text=f"bad request: {exc.reason}")
+        if not _readable_timestamp(request.headers):
+            return web.json_response({"error": "invalid request"}, status=401)
+        return await to_aiohttp_response(await app.async_dispatch(bolt_request))
 
     return handle
 
 
-def add_routes(web_app: web.Application, app: AsyncApp) -> None:
-    web_app.router.add_post("/slack/events", events_handler(app))
+def _readable_timestamp(headers: Mapping[str, str]) -> bool:
+    """Whether X-Slack-Request-Timestamp is a number: slack_sdk's verifier raises reading anything else."""
+    timestamp = headers.get("X-Slack-Request-Timestamp", "0")
+    return timestamp.isascii() and timestamp.isdigit() and len(timestamp) < 20
+
+
+def add_routes(web_app: web.Application, app: AsyncApp, signing_secret: str = "") -> None:
+    web_app.router.add_post("/slack/events", events_handler(app, signing_secret))
 
 
 class SlackComponent:
@@ -93,7 +140,7 @@ class SlackComponent:
 
     def add_routes(self, web_app: web.Application) -> None:
         """Serve ``POST /slack/events`` on the shared web app (HTTP mode; harmless in Socket Mode)."""
-        add_routes(web_app, self.app)
+        add_routes(web_app, self.app, self.settings.slack_signing_secret)
 
     @property
     def description(self) -> str:

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from aiohttp import ClientSession, ClientTimeout
+from aiohttp import ClientError, ClientSession, ClientTimeout
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -112,15 +112,20 @@ class SlackDeps:
             raise Refused("the uploaded file has no download link: upload it again")
         headers = {"Authorization": f"Bearer {self.client.token}"}
         size = 0
-        async with ClientSession(timeout=ClientTimeout(total=600)) as http:
-            async with http.get(url, headers=headers) as response:
-                if response.status != 200:
-                    raise Refused(f"Slack did not hand over the file (HTTP {response.status}): upload again")
-                async for chunk in response.content.iter_chunked(1 << 16):
-                    size += len(chunk)
-                    if size > limit:
-                        raise Refused(f"the file is larger than {limit // (1024 * 1024)} MiB: split it")
-                    sink.write(chunk)
+        try:
+            async with ClientSession(timeout=ClientTimeout(total=600)) as http:
+                async with http.get(url, headers=headers) as response:
+                    if response.status != 200:
+                        raise Refused(
+                            f"Slack did not hand over the file (HTTP {response.status}): upload again"
+                        )
+                    async for chunk in response.content.iter_chunked(1 << 16):
+                        size += len(chunk)
+                        if size > limit:
+                            raise Refused(f"the file is larger than {limit // (1024 * 1024)} MiB: split it")
+                        sink.write(chunk)
+        except (ClientError, TimeoutError) as exc:
+            raise Refused(f"could not download the file ({exc.__class__.__name__}): upload it again") from exc
         return size
 
 

@@ -19,7 +19,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -234,10 +234,22 @@ class OutboxSender:
 
     name = "sender"
 
-    def __init__(self, db: Database, gateway: Gateway, options: SenderOptions | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        gateway: Gateway,
+        options: SenderOptions | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
         self.db = db
         self.gateway = gateway
         self.options = options or SenderOptions()
+        # The rate limiter's time: its buckets read ``clock`` and wait for a token with ``sleep`` (tests
+        # pass a virtual clock whose sleep moves it, and so check the rate without measuring real time).
+        self.clock = clock
+        self._sleep = sleep
         self.stats: Counter[str] = Counter()
         self._buckets: dict[str, TokenBucket] = {}
         self._inflight: set[asyncio.Task[None]] = set()
@@ -275,6 +287,7 @@ class OutboxSender:
             await self._dispatcher
             self._dispatcher = None
         if self._inflight:
+            log.info("sender: stopping once the %d text(s) in flight are answered", len(self._inflight))
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
         if self._recorder is not None:
             self._outcomes.put_nowait(None)
@@ -291,7 +304,7 @@ class OutboxSender:
 
     def bucket(self, identity: str) -> TokenBucket:
         if identity not in self._buckets:
-            self._buckets[identity] = TokenBucket(self.options.rate, self.options.burst)
+            self._buckets[identity] = TokenBucket(self.options.rate, self.options.burst, self.clock)
         return self._buckets[identity]
 
     async def _dispatch(self) -> None:
@@ -321,7 +334,7 @@ class OutboxSender:
             identity = job.sender or self.gateway.default_sender
             bucket = self.bucket(identity)
             delay = bucket.reserve()
-            if delay > 0 and await self._pause(delay, wake_on_nudge=False):
+            if delay > 0 and await self._wait_for_rate(delay):
                 bucket.refund()
                 await self._db(self._release, job)
                 continue
@@ -333,20 +346,29 @@ class OutboxSender:
         self._inflight.discard(task)
         self._wake.set()
 
-    async def _pause(self, seconds: float, *, wake_on_nudge: bool = True) -> bool:
-        """Sleep up to ``seconds``; True if the sender is stopping."""
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``, or until nudged; True if the sender is stopping."""
         if self._stopping.is_set():
             return True
-        waiters = [asyncio.ensure_future(self._stopping.wait())]
-        if wake_on_nudge:
-            waiters.append(asyncio.ensure_future(self._wake.wait()))
+        waiters = [asyncio.ensure_future(self._stopping.wait()), asyncio.ensure_future(self._wake.wait())]
         try:
             await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
                 waiter.cancel()
-        if wake_on_nudge:
-            self._wake.clear()
+        self._wake.clear()
+        return self._stopping.is_set()
+
+    async def _wait_for_rate(self, seconds: float) -> bool:
+        """Wait ``seconds`` for a token (a stop cuts it short); True if the sender is stopping."""
+        if self._stopping.is_set():
+            return True
+        waiters = [asyncio.ensure_future(self._stopping.wait()), asyncio.ensure_future(self._sleep(seconds))]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
         return self._stopping.is_set()
 
     async def _db(self, work: Callable[..., T], *args: object) -> T:

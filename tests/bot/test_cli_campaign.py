@@ -204,3 +204,21 @@ def test_demo_with_the_shipped_examples(cli_db_url: str) -> None:
         assert "pollingPlace" in campaign.custom_fields
         assert all(c.custom_fields.get("pollingPlace") for c in session.query(Contact))
     db.dispose()
+
+
+def test_ids_and_numbers_past_every_bound_get_the_usual_answer(cli_db_url: str) -> None:
+    assert run("campaign", "create", "Small").exit_code == 0
+    for args in (
+        ("campaign", "show", "99999999999999999999999"),
+        ("campaign", "launch", "9223372036854775808"),
+        ("campaign", "export", "²"),
+        ("contacts", "export", "99999999999999999999999"),
+    ):
+        result = run(*args)
+        assert result.exit_code == 1, result.output
+        assert f"error: no campaign '{args[2]}'" in flat(result.output)
+    result = run("optout", "list", "--limit", "99999999999999999999999")
+    assert result.exit_code == 1
+    assert "the limit must be a whole number from 1 to 10,000 (got 99999999999999999999999)" in flat(
+        result.output
+    )

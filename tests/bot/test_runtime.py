@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -61,7 +61,8 @@ async def test_components_stop_in_reverse_order_and_a_failed_start_undoes_the_re
     runtime = Runtime([Recorder("a", events), Recorder("b", events)])
     stop = asyncio.Event()
     task = asyncio.create_task(runtime.run(stop, signals=False))
-    await asyncio.sleep(0.05)
+    while len(runtime.started) < 2:
+        await asyncio.sleep(0.01)
     stop.set()
     await task
     assert events == ["start a", "start b", "stop b", "stop a"]
@@ -157,18 +158,26 @@ def test_sigterm_lets_the_send_in_flight_finish(db, db_url, org_id) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
+        lines: queue.Queue[str] = queue.Queue()
+        reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stderr], daemon=True)
+        reader.start()
+        seen: list[str] = []
         try:
             message_id = h.queue_text(db, contacts[0], user_id)
             standin.wait_for(1, timeout=60)
             process.send_signal(signal.SIGTERM)
-            time.sleep(0.5)
-            assert process.poll() is None  # still waiting for its send to finish
+            while "text(s) in flight are answered" not in (seen[-1] if seen else ""):
+                seen.append(lines.get(timeout=60))
+            assert process.poll() is None  # it is waiting for the send in flight
             hold.set()
             process.wait(30)
         finally:
             if process.poll() is None:
                 process.kill()
-        log = process.stderr.read()
+        reader.join(10)
+        while not lines.empty():
+            seen.append(lines.get())
+        log = "".join(seen)
     assert process.returncode == 0, log
     assert h.message(db, message_id).status == "sent"
     assert "SIGTERM received" in log and "sender stopped" in log

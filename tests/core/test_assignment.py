@@ -320,8 +320,10 @@ def test_manual_assignment_checks_role_and_count(db, org_id):
         campaign = make_launched_campaign(s, org_id, 3, dynamic_initials=False)
         with pytest.raises(Forbidden):
             assign_initials(s, texter, campaign, texter, 1, now=NOON_NY)
-        with pytest.raises(Refused, match="1 or more"):
+        with pytest.raises(Refused, match="texts to assign must be a whole number from 1 to 1,000,000"):
             assign_initials(s, admin, campaign, texter, 0, now=NOON_NY)
+        with pytest.raises(Refused, match=r"\(got 99999999999999999999999\)"):
+            assign_initials(s, admin, campaign, texter, 99999999999999999999999, now=NOON_NY)
         assert _assigned(s, texter) == set()
 
 
@@ -330,8 +332,9 @@ def test_set_texter_max_checks_role_and_value(world):
     with db.session() as s:
         with pytest.raises(Forbidden):
             set_texter_max(s, texter, campaign, texter, 1000)
-        with pytest.raises(Refused, match="negative"):
-            set_texter_max(s, admin, campaign, texter, -1)
+        for bad in (-1, 2**31):
+            with pytest.raises(Refused, match=r"maximum must be a whole number from 0 to 1,000,000 \(got"):
+                set_texter_max(s, admin, campaign, texter, bad)
         result = set_texter_max(s, admin, campaign, texter, 0)
         assert result.own == 0
         assert availability(s, campaign, texter, now=NOON_NY).code == "at_maximum"
@@ -384,7 +387,17 @@ def test_parse_maximum_takes_a_number_or_none(typed, expected):
     assert parse_maximum(typed) == expected
 
 
-@pytest.mark.parametrize(("typed", "words"), [("-3", "negative"), ("lots", "not a maximum"), (2.5, "whole")])
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [
+        ("-3", "from 0 to 1,000,000"),
+        ("99999999999999999999999", "from 0 to 1,000,000"),
+        ("9" * 5000, "not a maximum"),
+        ("²", "not a maximum"),
+        ("lots", "not a maximum"),
+        (2.5, "whole"),
+    ],
+)
 def test_parse_maximum_refuses_anything_else(typed, words):
     with pytest.raises(Refused, match=words):
         parse_maximum(typed)

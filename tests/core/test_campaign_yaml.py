@@ -365,6 +365,31 @@ BAD = [
         "campaign.yaml line 3, tags[0].team: only an escalation tag hands conversations to a team",
     ),
     ("title: T\ntags:\n  - x\n", "campaign.yaml line 3, tags[0]: must be a mapping"),
+    # Hostile or broken files: a refusal with its line, never a RecursionError or an OverflowError.
+    (
+        "title: T\ndescription:\n" + "".join("  " * depth + "a:\n" for depth in range(1, 600)) + "  b\n",
+        "campaign.yaml line 65: the file is nested more than 64 levels deep",
+    ),
+    ("title: T\ndescription: " + "[" * 5000 + "\n", "campaign.yaml line 2: the file is nested more than 64"),
+    ("title: T\ntags: " + "[" * 5000 + "]" * 5000 + "\n", "campaign.yaml line 2: the file is nested more"),
+    (
+        "title: T\nassignment:\n  initials_batch_size: 99999999999999999999999\n",
+        "campaign.yaml line 3, assignment.initials_batch_size: initials_batch_size must be a whole number "
+        "from 1 to 1,000,000 (got 99999999999999999999999)",
+    ),
+    (
+        "title: T\nassignment:\n  replies_batch_size: " + "9" * 5000 + "\n",
+        "campaign.yaml line 3, assignment.replies_batch_size: must be a whole number, not one of 5000 digits",
+    ),
+    (
+        "title: T\nassignment:\n  release_unhandled_after_minutes: 0x7fffffffffffffff\n",
+        "campaign.yaml line 3, assignment.release_unhandled_after_minutes: release_unhandled_after_minutes "
+        "must be a whole number from 1 to 527,040, or null for no limit",
+    ),
+    (
+        "title: T\nscript: &s\n  initial: Hi\n  question: Q?\n  answers: [*s]\n",
+        "campaign.yaml line 5: the file uses an alias (*name): write the value out where it is needed",
+    ),
 ]
 
 

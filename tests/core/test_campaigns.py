@@ -228,7 +228,13 @@ def test_unknown_setting_is_refused(db: Database, org_id: int) -> None:
 @pytest.mark.parametrize(
     ("settings", "expected"),
     [
-        ({"initials_batch_size": 0}, "initials_batch_size must be a whole number of at least 1"),
+        ({"initials_batch_size": 0}, "initials_batch_size must be a whole number from 1 to 1,000,000"),
+        (
+            {"initials_batch_size": 99999999999999999999999},
+            "from 1 to 1,000,000 (got 99999999999999999999999)",
+        ),
+        ({"max_initials_per_texter": 2**31}, "from 1 to 1,000,000, or null for no limit (got 2147483648)"),
+        ({"release_unhandled_after_minutes": 10**40}, "(got a number of more than 40 digits)"),
         ({"replies_batch_size": None}, "replies_batch_size must be a whole number"),
         ({"replies_batch_size": True}, "replies_batch_size must be a whole number"),
         ({"max_initials_per_texter": 0}, "or null for no limit"),

@@ -194,6 +194,15 @@ def test_latin1_is_refused_with_the_line(db: Database, campaign_id: int) -> None
     assert contact_count(db) == 0
 
 
+def test_a_nul_character_is_refused_with_the_line(db: Database, campaign_id: int) -> None:
+    # PostgreSQL text cannot hold NUL: it used to end the import in a DataError traceback there.
+    data = "first_name,cell,ward\nAna,2125550001,1\nBo,2125550002,\x00\n"
+    with pytest.raises(ImportRefused) as refused:
+        import_contacts(db, campaign_id, csv_bytes(data))
+    assert refused.value.line == 3 and "NUL character" in str(refused.value)
+    assert contact_count(db) == 0
+
+
 def test_ragged_row_refused_and_nothing_written_even_after_batches(
     db: Database, campaign_id: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -193,7 +193,7 @@ class SocketModeStandIn(SlackStandIn):
 
     # --- waiting --------------------------------------------------------------------------------------------
 
-    async def wait_until(self, what: str, check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    async def wait_until(self, what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
         """Wait (at most ``timeout`` seconds) until ``check()`` returns something truthy, and return it."""
         deadline = time.monotonic() + timeout
         while True:
@@ -209,20 +209,20 @@ class SocketModeStandIn(SlackStandIn):
             except TimeoutError:
                 pass
 
-    async def wait_connections(self, count: int, timeout: float = 10.0) -> list[Connection]:
+    async def wait_connections(self, count: int, timeout: float = 60.0) -> list[Connection]:
         return await self.wait_until(
             f"{count} Socket Mode connection(s)",
             lambda: self.connections if len(self.connections) >= count else None,
             timeout,
         )
 
-    async def wait_ack(self, envelope_id: str, timeout: float = 10.0) -> Ack:
+    async def wait_ack(self, envelope_id: str, timeout: float = 60.0) -> Ack:
         def found() -> Ack | None:
             return next((a for a in self.acks if a.envelope_id == envelope_id), None)
 
         return await self.wait_until(f"the ack of {envelope_id}", found, timeout)
 
-    async def wait_closed(self, connection: Connection, timeout: float = 10.0) -> Connection:
+    async def wait_closed(self, connection: Connection, timeout: float = 60.0) -> Connection:
         await self.wait_until("the websocket closing", connection.closed.is_set, timeout)
         return connection
 

@@ -132,7 +132,7 @@ class SlackStandIn:
         return [c for c in self.calls if c.method == method]
 
     async def wait_for(
-        self, method: str, predicate: Callable[[Call], bool] = lambda c: True, timeout: float = 10.0
+        self, method: str, predicate: Callable[[Call], bool] = lambda c: True, timeout: float = 60.0
     ) -> Call:
         """The first recorded ``method`` call matching ``predicate``, waiting for it to arrive."""
         deadline = time.monotonic() + timeout
@@ -151,7 +151,7 @@ class SlackStandIn:
             except TimeoutError:
                 pass
 
-    async def wait_count(self, method: str, count: int, timeout: float = 10.0) -> list[Call]:
+    async def wait_count(self, method: str, count: int, timeout: float = 60.0) -> list[Call]:
         deadline = time.monotonic() + timeout
         while len(self.of(method)) < count:
             if time.monotonic() > deadline:

@@ -57,8 +57,9 @@ async def upload_contacts(driver: Driver, campaign: str = "Test Drive", text: st
     view = calls[-1].view
     file = driver.slack.add_file("contacts.csv", text.encode())
     await driver.submit(ADMIN, view, {"file": {"v": {"type": "file_input", "files": [file]}}})
+    # The first import of a process loads the zip-code tables: slow on a busy machine.
     await driver.slack.wait_for(
-        "chat.update", lambda c: "Imported" in c.text_dump() or "not imported" in c.text_dump()
+        "chat.update", lambda c: "Imported" in c.text_dump() or "not imported" in c.text_dump(), timeout=60.0
     )
 
 

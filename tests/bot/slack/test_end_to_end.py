@@ -41,6 +41,8 @@ CONTACTS = "first name,last name,cell\n" + "\n".join(
 
 
 class World:
+    sender: OutboxSender
+
     def __init__(self, db: Database, slack: SlackStandIn, twilio: TwilioStandIn, web: WebServer) -> None:
         self.db, self.slack, self.twilio, self.web = db, slack, twilio, web
         self.http = aiohttp.ClientSession()
@@ -93,7 +95,7 @@ class World:
     def updates_in(self, channel: str) -> list[Any]:
         return [c for c in self.slack.of("chat.update") if c.body.get("channel") == channel]
 
-    async def next_update(self, channel: str, seen: int, timeout: float = 15.0) -> Any:
+    async def next_update(self, channel: str, seen: int, timeout: float = 60.0) -> Any:
         for _ in range(int(timeout / 0.02)):
             updates = self.updates_in(channel)
             if len(updates) > seen:
@@ -128,6 +130,7 @@ async def world(db: Database, db_url: str) -> AsyncIterator[World]:
     for part in (web, sender, component):
         await part.start()
     w = World(db, slack, twilio, web)
+    w.sender = sender
     yield w
     await w.http.close()
     for part in (component, sender, web):
@@ -259,5 +262,5 @@ async def test_a_campaign_from_yaml_to_replies(world: World) -> None:
             select(Contact.status, Contact.assigned_user_id).where(Contact.cell == bob)
         ).one()
     assert tuple(bob_row) == ("needs_response", None)
-    await asyncio.sleep(0.3)
+    await w.sender.drain()  # whatever is in the outbox has gone out
     assert len(w.twilio.messages()) == 7  # nothing sent twice, nothing extra

@@ -140,6 +140,11 @@ async def test_settings_modal_saves_and_refuses_bad_values(driver: Driver) -> No
 
     bad = json.loads((await driver.submit(ADMIN, view, values("0"))).body)
     assert "initials_batch_size" in bad["errors"]
+    # Past every bound: the same refusal under the field, not an OverflowError from the database.
+    huge = json.loads((await driver.submit(ADMIN, view, values("99999999999999999999999"))).body)
+    assert "must be a whole number from 1 to 1,000,000" in huge["errors"]["initials_batch_size"]
+    digits = json.loads((await driver.submit(ADMIN, view, values("9" * 5000))).body)
+    assert digits["errors"] == {"initials_batch_size": "give a whole number"}
     ok = await driver.submit(ADMIN, view, values("25"))
     assert ok.status == 200 and not ok.body
     with driver.db.read() as session:

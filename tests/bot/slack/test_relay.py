@@ -138,7 +138,7 @@ def thread_of(db: Database, slack: SlackStandIn, convo: Convo) -> list[str]:
     return [str(c.body.get("text")) for c in in_thread if c.body.get("text") != CONTROLS]
 
 
-async def until(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+async def until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -210,7 +210,7 @@ async def test_an_idle_relay_wakes_when_notices_are_committed(
         await until(lambda: statuses(db) == {"posted": 1}, "the first notice marked posted")
         await asyncio.sleep(0.1)  # the relay has gone idle
         second = reply(db, convo, 2)
-        await until(lambda: landed(slack, [second]), "the second reply, without a poll", timeout=10.0)
+        await until(lambda: landed(slack, [second]), "the second reply, without a poll", timeout=30.0)
     finally:
         await relay.stop()
     assert thread_of(db, slack, convo) == [initial_line(convo, "Texter 0"), first, second]

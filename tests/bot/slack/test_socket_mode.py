@@ -326,3 +326,17 @@ async def test_a_slack_outage_at_start_is_waited_out(
         assert component._socket is not None and component in runtime.started
     finally:
         await runtime.stop()
+
+
+async def test_an_envelope_textbank_cannot_read_is_acked_and_logged_once(
+    running: SocketDriver, slack: SocketModeStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    envelope = slash_envelope(slack.next_envelope_id(), "help", user_id=ADMIN, response_url="http://x/y")
+    del envelope["payload"]["user_id"]
+    caplog.clear()
+    assert acked_plainly(await running.send(envelope))
+    assert [r.getMessage() for r in caplog.records if r.name == "textbank.slack"] == [
+        "slack: ignored a Socket Mode request: the slash command has no user_id"
+    ]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert slack.of("respond") == []

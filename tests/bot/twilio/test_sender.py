@@ -16,7 +16,14 @@ import pytest
 from sqlalchemy import select
 
 from bot.twilio.client import RewritingHttpClient, build_client
-from bot.twilio.sender import OutboxSender, SenderOptions, TokenBucket, TwilioGateway, sender_options
+from bot.twilio.sender import (
+    OutboxSender,
+    Outcome,
+    SenderOptions,
+    TokenBucket,
+    TwilioGateway,
+    sender_options,
+)
 from core import outbox
 from storage import Database
 from storage.models import OptOut
@@ -34,9 +41,48 @@ def standin():
         yield server
 
 
-def make_sender(db: Database, api_url: str, options: SenderOptions = FAST, **settings) -> OutboxSender:
+class VirtualTime:
+    """The rate limiter's clock in a test: it moves only when the sender waits for a token, by exactly the
+    wait, so the spacing the limiter computes is checked without measuring real time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.waits: list[float] = []
+        # (virtual time, message id) of every provider call, in call order.
+        self.sends: list[tuple[float, int]] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+class TimedGateway:
+    """The real Twilio gateway, noting the limiter's time of each call."""
+
+    def __init__(self, gateway: TwilioGateway, time: VirtualTime) -> None:
+        self.gateway, self.time = gateway, time
+        self.default_sender = gateway.default_sender
+
+    def describe(self) -> str:
+        return self.gateway.describe()
+
+    def send(self, job: outbox.OutboundJob, identity: str) -> Outcome:
+        self.time.sends.append((self.time.now, job.message_id))
+        return self.gateway.send(job, identity)
+
+
+def make_sender(
+    db: Database, api_url: str, options: SenderOptions = FAST, *, time: VirtualTime | None = None, **settings
+) -> OutboxSender:
     cfg = h.twilio_settings(api_url, **settings)
-    return OutboxSender(db, TwilioGateway(build_client(cfg, timeout=30), cfg), options)
+    gateway = TwilioGateway(build_client(cfg, timeout=30), cfg)
+    if time is None:
+        return OutboxSender(db, gateway, options)
+    return OutboxSender(db, TimedGateway(gateway, time), options, clock=time.clock, sleep=time.sleep)
 
 
 async def run_until_drained(sender: OutboxSender, timeout: float = 60) -> None:
@@ -102,15 +148,23 @@ async def test_a_campaign_sender_overrides_the_configured_one(db, org_id, standi
     assert h.message(db, message_id).sender == "+13125550199"
 
 
-async def test_429_and_500_are_retried_with_backoff_then_sent(db, org_id, standin) -> None:
+async def test_429_and_500_are_retried_with_backoff_then_sent(db, org_id, standin, monkeypatch) -> None:
     user_id, _, contacts = h.world(db, org_id, 1)
     message_id = h.queue_text(db, contacts[0], user_id)
     standin.answer(too_many(retry_after=1), server_error(503))
+    delays: list[timedelta] = []
+    mark_retry = outbox.mark_retry
+
+    def noting_the_delay(session, message_id, delay, *args, **kwargs):
+        delays.append(delay)
+        return mark_retry(session, message_id, delay, *args, **kwargs)
+
+    monkeypatch.setattr(outbox, "mark_retry", noting_the_delay)
     await run_until_drained(make_sender(db, standin.url))
     requests = standin.messages()
     assert len(requests) == 3
-    # Retry-After: 1 was honoured before the second try.
-    assert requests[1].at - requests[0].at >= 0.95
+    # Retry-After: 1 put the second try at least a second out; the 503 (no Retry-After) got the backoff.
+    assert delays[0] >= timedelta(seconds=1) and delays[1] <= timedelta(seconds=FAST.retry_cap)
     row = h.message(db, message_id)
     assert (row.status, row.attempts, row.provider_sid) == ("sent", 3, requests[2].sid)
 
@@ -131,9 +185,14 @@ async def test_retry_after_holds_back_every_text_of_that_sender(db, org_id, stan
         h.queue_text(db, contact_id, user_id)
     standin.answer(too_many(retry_after=1))
     options = SenderOptions(workers=1, rate=100, poll_interval=0.05, retry_base=0.05, retry_cap=0.2)
-    await run_until_drained(make_sender(db, standin.url, options))
+    time = VirtualTime()
+    await run_until_drained(make_sender(db, standin.url, options, time=time))
     first, second, third = standin.messages()
-    assert second.at - first.at >= 0.95 and third.at >= second.at
+    assert first.field("To") == third.field("To") != second.field("To")  # the 429'd text came last
+    # The 429 paused the sender: the other contact's text waited Retry-After for its token.
+    (refused_at, refused), (held_at, held), (_, retried) = time.sends
+    assert retried == refused != held
+    assert held_at - refused_at >= 1.0 and max(time.waits) >= 1.0
 
 
 async def test_unsubscribed_error_opts_out_and_tells_the_texter(db, org_id, standin) -> None:
@@ -190,17 +249,18 @@ async def test_refused_connection_is_retried_later(db, org_id) -> None:
 
 async def test_rate_limit_is_held(db, org_id, standin) -> None:
     user_id, _, contacts = h.world(db, org_id, 6)
-    for contact_id in contacts:
-        h.queue_text(db, contact_id, user_id)
+    queued = [h.queue_text(db, contact_id, user_id) for contact_id in contacts]
     rate = 5.0
     options = SenderOptions(workers=4, rate=rate, poll_interval=0.05)
-    await run_until_drained(make_sender(db, standin.url, options))
-    arrivals = sorted(r.at for r in standin.messages())
-    assert len(arrivals) == 6
-    # Each text waits for its token: 6 texts span at least 5 intervals, and no 3 intervals run short
-    # (a little slack for the time a request spends between the token and the wire).
-    assert arrivals[-1] - arrivals[0] >= 0.95 * 5 / rate
-    assert all(arrivals[i + 3] - arrivals[i] >= 3 / rate - 0.5 / rate for i in range(3))
+    time = VirtualTime()
+    start = time.now
+    await run_until_drained(make_sender(db, standin.url, options, time=time))
+    assert len(standin.messages()) == 6
+    # The first text goes at once; each of the other five waits 1/rate for its token, and goes after it.
+    assert time.waits == pytest.approx([1 / rate] * 5)
+    sent_at = sorted(at - start for at, _ in time.sends)
+    assert all(at >= index / rate - 1e-9 for index, at in enumerate(sent_at))
+    assert sorted(message_id for _, message_id in time.sends) == sorted(queued)
 
 
 def test_token_bucket_spaces_reservations() -> None:
@@ -223,8 +283,11 @@ async def test_stop_lets_the_send_in_flight_finish(db, org_id, standin) -> None:
     await sender.start()
     await asyncio.to_thread(standin.wait_for, 1)
     stopping = asyncio.create_task(sender.stop())
-    await asyncio.sleep(0.2)
-    assert not stopping.done()
+    # Once the dispatcher has ended, stop() has nothing left to wait for but the send in flight.
+    while sender._dispatcher is not None:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0)
+    assert not stopping.done() and h.message(db, message_id).status == "sending"
     hold.set()
     await stopping
     assert h.message(db, message_id).status == "sent"
@@ -234,10 +297,22 @@ async def test_stop_while_waiting_for_the_rate_puts_the_text_back(db, org_id, st
     user_id, _, contacts = h.world(db, org_id, 2)
     first = h.queue_text(db, contacts[0], user_id)
     second = h.queue_text(db, contacts[1], user_id)
-    sender = make_sender(db, standin.url, SenderOptions(workers=2, rate=0.2, poll_interval=0.05))
+    waiting = asyncio.Event()
+
+    async def wait_for_a_token(seconds: float) -> None:
+        waiting.set()
+        await asyncio.Event().wait()  # the token never comes: only the stop ends this wait
+
+    cfg = h.twilio_settings(standin.url)
+    sender = OutboxSender(
+        db,
+        TwilioGateway(build_client(cfg, timeout=30), cfg),
+        SenderOptions(workers=2, rate=0.2, poll_interval=0.05),
+        sleep=wait_for_a_token,
+    )
     await sender.start()
-    await asyncio.to_thread(standin.wait_for, 1)
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(waiting.wait(), 30)  # the second text holds a claim and waits for its token
+    assert h.message(db, second).status == "sending"
     await sender.stop()
     assert h.message(db, first).status == "sent"
     row = h.message(db, second)
@@ -282,8 +357,11 @@ async def test_a_crash_between_sending_and_sent_never_sends_twice(db, db_url, or
     # A fresh sender finds nothing to send: the row is neither queued nor resent.
     await run_until_drained(make_sender(db, standin.url))
     assert h.message(db, message_id).status == "sending"
+    # A second after the dead worker began sending, by its own clock (this process's may be moved by
+    # TEXTBANK_TEST_CLOCK; the worker's is not).
+    started = h.message(db, message_id).sending_started_at
     with db.session() as session:
-        assert outbox.sweep_stale_sending(session, timedelta(0), utcnow() + timedelta(seconds=1)) == 1
+        assert outbox.sweep_stale_sending(session, timedelta(0), started + timedelta(seconds=1)) == 1
     await run_until_drained(make_sender(db, standin.url))
     assert h.message(db, message_id).status == "unknown"
     assert len(standin.messages()) == 1
@@ -305,6 +383,16 @@ def test_rate_and_workers_are_read_and_checked_by_the_config() -> None:
 
     cfg = load_settings({"TEXTBANK_SMS_RATE": "2.5", "TEXTBANK_SMS_WORKERS": "8"}, env_file=None)
     assert (cfg.sms_rate, cfg.sms_workers) == (2.5, 8)
-    for bad in ({"TEXTBANK_SMS_RATE": "fast"}, {"TEXTBANK_SMS_WORKERS": "0"}, {"TEXTBANK_SMS_RATE": "-1"}):
+    for bad in (
+        {"TEXTBANK_SMS_RATE": "fast"},
+        {"TEXTBANK_SMS_WORKERS": "0"},
+        {"TEXTBANK_SMS_WORKERS": "99999999999999999999999"},
+        {"TEXTBANK_SMS_RATE": "-1"},
+        {"TEXTBANK_SMS_RATE": "nan"},
+        {"TEXTBANK_SMS_RATE": "inf"},
+    ):
         with pytest.raises(ConfigError, match="TEXTBANK_SMS_"):
             load_settings(bad, env_file=None)
+    for port in ("65536", "-1", "99999999999999999999999"):
+        with pytest.raises(ConfigError, match="TEXTBANK_PORT=.* is not a port number"):
+            load_settings({"TEXTBANK_PORT": port}, env_file=None)
