@@ -162,16 +162,16 @@ def register(bot: TextbankBot) -> None:
 
         bot.handlers[name] = handle
 
-    on_form(
-        A.ASSIGN,
-        lambda actor, a, v: admin.assign(
-            chat, actor, str(a.number("k")), a.number("u"), admin.whole_number(v.get("count", ""), "count")
-        ),
-    )
-    on_form(
-        A.SET_MAX,
-        lambda actor, a, v: admin.set_max(chat, actor, str(a.number("k")), a.number("u"), v.get("max", "")),
-    )
+    async def assign(actor: Actor, action: Action, fields: dict[str, str]) -> Message:
+        count = admin.whole_number(fields.get("count", ""), "count")
+        return await admin.assign(chat, actor, str(action.number("k")), action.number("u"), count)
+
+    async def set_max(actor: Actor, action: Action, fields: dict[str, str]) -> Message:
+        campaign, texter = str(action.number("k")), action.number("u")
+        return await admin.set_max(chat, actor, campaign, texter, fields.get("max", ""))
+
+    on_form(A.ASSIGN, assign)
+    on_form(A.SET_MAX, set_max)
 
 
 async def _join(bot: TextbankBot, actor: Actor, action: Action) -> Message:

@@ -14,7 +14,6 @@ import aiohttp
 import pytest
 import time_machine
 from sqlalchemy import select
-from twilio.request_validator import RequestValidator
 
 from bot.discord.component import DiscordComponent
 from bot.twilio.client import build_client
@@ -27,31 +26,23 @@ from tests.bot.discord.conftest import TEXTER
 from tests.bot.discord.standin import BOT_TOKEN, CHANNEL_ID, OWNER_ID, DiscordStandIn
 from tests.bot.discord.test_limits import launched
 from tests.bot.discord.test_texting import ask, click
+from tests.bot.slack.test_end_to_end import World as SlackWorld
 from tests.bot.twilio import helpers as h
-from tests.bot.twilio.standin import AUTH_TOKEN, TwilioStandIn
+from tests.bot.twilio.standin import TwilioStandIn
 
 ANN = "+12125550101"
 
 
 class World:
+    http: aiohttp.ClientSession
+
     def __init__(self, api: DiscordStandIn, twilio: TwilioStandIn, web: WebServer) -> None:
         self.api, self.twilio, self.web = api, twilio, web
 
     async def inbound(self, cell: str, body: str, sid: str) -> int:
-        """A text from ``cell``, signed as Twilio signs it."""
-        fields = {
-            "MessageSid": sid,
-            "AccountSid": "AC" + "0" * 32,
-            "From": cell,
-            "To": h.FROM_NUMBER,
-            "Body": body,
-        }
-        signature = RequestValidator(AUTH_TOKEN).compute_signature(h.PUBLIC_URL + "/twilio/sms", fields)
-        async with aiohttp.ClientSession() as http:
-            async with http.post(
-                self.web.url + "/twilio/sms", data=fields, headers={"X-Twilio-Signature": signature}
-            ) as response:
-                return response.status
+        """A text from ``cell``, signed as Twilio signs it (the Slack end-to-end test's request)."""
+        async with aiohttp.ClientSession() as self.http:
+            return await SlackWorld.twilio_inbound(self, cell, body, sid)  # type: ignore[arg-type]
 
     def posted_in(self, channel: str) -> list[dict[str, Any]]:
         """The messages posted into ``channel``, oldest first, as they stand now."""
@@ -62,13 +53,8 @@ class World:
 @pytest.fixture
 async def world(db: Database, db_url: str, discord_api: DiscordStandIn) -> AsyncIterator[World]:
     twilio = TwilioStandIn().start()
-    settings = h.twilio_settings(
-        twilio.url,
-        service=False,
-        database_url=db_url,
-        discord_token=BOT_TOKEN,
-        discord_api_url=discord_api.base_url,
-    )
+    discord = {"discord_token": BOT_TOKEN, "discord_api_url": discord_api.base_url}
+    settings = h.twilio_settings(twilio.url, service=False, database_url=db_url, **discord)
     web = WebServer(create_app(settings, db, hooks=[add_twilio_routes]), "127.0.0.1", 0)
     sender = OutboxSender(
         db,
