@@ -86,14 +86,20 @@ def register(bot: TextbankBot) -> None:
     on_answer(A.RELEASE_TEXTER, lambda actor, a: admin.release_texter(chat, actor, a))
     on_answer(A.REVIEW_UNASSIGN, lambda actor, a: admin.review_unassign(chat, actor, a))
 
-    async def start_replies(interaction: discord.Interaction, action: Action, _data: dict[str, Any]) -> None:
-        """Send Replies: the threads and what is said come in the texter's DMs; the clicked card stays."""
-        await interaction.response.defer()
-        actor = await _actor_or_say(bot, interaction)
-        if actor is not None:
-            await replies.send_replies(chat, actor, action.number("k"))
+    def on_threads(name: str, flow: Callable[[Actor, Action], Awaitable[None]]) -> None:
+        """Send Replies or Open: the threads (and what is said) come where conversations go; the clicked
+        message stays as it is."""
 
-    bot.handlers[A.START_REPLIES] = start_replies
+        async def handle(interaction: discord.Interaction, action: Action, _data: dict[str, Any]) -> None:
+            await interaction.response.defer()
+            actor = await _actor_or_say(bot, interaction)
+            if actor is not None:
+                await flow(actor, action)
+
+        bot.handlers[name] = handle
+
+    on_threads(A.START_REPLIES, lambda actor, a: replies.send_replies(chat, actor, a.number("k")))
+    on_threads(A.OPEN_CONVERSATION, lambda actor, a: replies.open_conversation(chat, actor, a.number("c")))
 
     def on_control(name: str, flow: ControlFlow) -> None:
         """A click on a conversation's control message: the chat layer redraws or re-posts it."""
