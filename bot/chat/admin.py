@@ -111,15 +111,11 @@ async def campaign_list(chat: Chat, actor: Actor) -> Message:
     return texts.campaign_list(await chat.work.read(listing))
 
 
-def _campaign(session: Session, actor: Actor, ref: str) -> Campaign:
-    return campaigns.get_campaign(session, actor.org_id, ref)
-
-
 async def _change_status(chat: Chat, actor: Actor, ref: str, change: Callable[..., Campaign]) -> str:
     """Launch or archive (core checks the role); the campaign's title."""
 
     def run(session: Session) -> str:
-        return change(session, _campaign(session, actor, ref), actor=_me(session, actor)).title
+        return change(session, admin_campaign(session, actor, ref), actor=_me(session, actor)).title
 
     return await chat.work.write(run)
 

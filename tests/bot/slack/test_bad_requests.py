@@ -26,7 +26,7 @@ from bot.slack.requests import METADATA, VALUES
 from bot.web import WebServer, create_app
 from core.campaign_yaml import apply_campaign_yaml
 from storage import Database
-from storage.models import Base
+from storage.models import Base, User
 from tests.bot.slack.conftest import ADMIN, TEXTER
 from tests.bot.slack.standin import (
     BOT_TOKEN,
@@ -75,8 +75,6 @@ class Entry:
 
 @pytest.fixture
 async def entry(db: Database, org_id: int, settings: Settings, slack: SlackStandIn) -> AsyncIterator[Entry]:
-    with db.session() as session:
-        apply_campaign_yaml(session, org_id, CAMPAIGN_YAML)
     app = build_app(db, settings, client=make_client(BOT_TOKEN, slack.base_url), process_before_response=True)
     component = SlackComponent(db, settings, app=app)
     web = WebServer(create_app(settings, db, hooks=[component.add_routes]), "127.0.0.1", 0)
@@ -84,6 +82,9 @@ async def entry(db: Database, org_id: int, settings: Settings, slack: SlackStand
     e = Entry(web, slack, component.deps, db)
     status, _ = await e.post(slash_body("help", user_id=ADMIN, response_url=slack.response_url(ADMIN)))
     assert status == 200  # the workspace's first user is its owner
+    with db.session() as session:
+        owner = session.scalars(select(User).where(User.role == "owner")).one()
+        apply_campaign_yaml(session, owner.organization_id, CAMPAIGN_YAML, actor=owner)
     yield e
     await e.http.close()
     await web.stop()
@@ -208,7 +209,7 @@ async def test_a_campaign_id_past_every_bound_is_no_campaign(
         )
         assert status == 200
         answer = json.loads(entry.slack.of("respond")[-1].text_dump())["text"]
-        assert answer.startswith(f"no campaign {ref!r}: "), answer
+        assert answer.startswith(f"🚫 no campaign {ref!r}: "), answer  # a refusal, said as one
     assert problems(caplog) == []
 
 
