@@ -29,9 +29,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.chat import actions as A  # noqa: E402
+from bot.chat.actions import act  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.discord.component import DiscordComponent  # noqa: E402
-from bot.discord.components import custom_id  # noqa: E402
 from core import assignment, campaign_yaml, campaigns, contacts_import, orgs  # noqa: E402
 from storage import Database, upgrade  # noqa: E402
 from tests.bot.discord.standin import BOT_TOKEN, GUILD_ID, DiscordStandIn  # noqa: E402
@@ -91,7 +92,7 @@ async def texter(
         "type": 2,
         "style": 1,
         "label": "Start",
-        "custom_id": custom_id("start_initials", k=campaign_id, g=str(GUILD_ID)),
+        "custom_id": act(A.START_INITIALS, k=campaign_id).encode(),
     }
     message = api.message_payload(
         int(api.dm_channel(user_id)["id"]), {"components": [{"type": 1, "components": [start]}]}

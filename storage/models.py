@@ -72,6 +72,8 @@ class WorkspaceLink(Base):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     platform: Mapped[str] = mapped_column(String(20))
     workspace_id: Mapped[str] = mapped_column(String(64))
+    # Discord: the channel conversation threads are opened in (private threads), chosen by an admin.
+    thread_channel_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

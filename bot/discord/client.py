@@ -13,27 +13,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import discord
 import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.chat import replies, texts
+from bot.chat.actions import Action
+from bot.chat.actor import Actor
+from bot.chat.context import Chat
+from bot.chat.people import Profile, resolve_actor
+from bot.chat.surface import Place
 from bot.config import Settings
 from bot.dbwork import DbWork
-from bot.discord.components import DYNAMIC_ITEMS
-from core import orgs
+from bot.discord import thread_channels
+from bot.discord.render import clicked_action, render
+from bot.discord.surface import PLATFORM, DiscordSurface
 from core.errors import Refused
 from storage.engine import Database
-from storage.models import User
+from storage.models import PlatformIdentity
 
 log = logging.getLogger("textbank.discord")
-PLATFORM = "discord"
 DEFAULT_API_URL = "https://discord.com/api/v10"
-T = TypeVar("T")
+FAILED = "textbank could not do that (the error is in its log): try again, or tell an admin"
+# A click's handler: the interaction, its neutral action, and the raw interaction data (a form's fields).
+Handler = Callable[[discord.Interaction, Action, dict[str, Any]], Awaitable[None]]
 
 
 def intents() -> discord.Intents:
@@ -47,40 +56,6 @@ def use_api(api_url: str) -> None:
     discord.http.Route.BASE = (api_url or DEFAULT_API_URL).rstrip("/")
 
 
-async def in_db(db: Database, work: Callable[[Session], T], *, write: bool = True) -> T:
-    """``work`` in one transaction (a read-only one unless ``write``) on a worker thread."""
-
-    def run() -> T:
-        with db.session() if write else db.read() as session:
-            result = work(session)
-            if not write:
-                session.expunge_all()  # keep what was loaded usable after the read's rollback
-            return result
-
-    return await asyncio.to_thread(run)
-
-
-class Actor:
-    """Who clicked or typed: the textbank user behind a Discord member, and their guild."""
-
-    __slots__ = ("guild_id", "name", "org_id", "role", "discord_id", "user_id")
-
-    def __init__(self, user: User, guild_id: str, discord_id: str) -> None:
-        self.user_id = user.id
-        self.name = user.name
-        self.role = user.role
-        self.org_id = user.organization_id
-        self.guild_id = guild_id
-        self.discord_id = discord_id
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role in orgs.ADMIN_ROLES
-
-    def user(self, session: Session) -> User:
-        return orgs.get_user(session, self.user_id)
-
-
 def platform_admin(interaction: discord.Interaction) -> bool:
     """The guild's owner, or a member with Administrator or Manage Server (core decides what that means)."""
     guild = interaction.guild
@@ -90,11 +65,23 @@ def platform_admin(interaction: discord.Interaction) -> bool:
     return bool(perms.administrator or perms.manage_guild)
 
 
+def _dm_workspace(session: Session, discord_id: str) -> str | None:
+    """The server a user last came from (a DM has none): their newest Discord identity's."""
+    return session.scalar(
+        select(PlatformIdentity.workspace_id)
+        .where(PlatformIdentity.platform == PLATFORM, PlatformIdentity.platform_user_id == discord_id)
+        .order_by(PlatformIdentity.id.desc())
+        .limit(1)
+    )
+
+
 class TextbankBot(discord.AutoShardedClient):
-    """The bot: the command tree, the persistent buttons, and what every handler shares.
+    """The bot: the command tree, the chat layer over the Discord surface, and every click's dispatch.
 
     ``/textbank`` is added to ``tree`` by its builder (``bot.discord.component.build_bot``); ``setup_hook``
-    syncs it with Discord on every start, so the command group always matches this code.
+    syncs it with Discord on every start, so the command group always matches this code. A click on any
+    textbank button, select or form (custom_id ``tb_...``) is found by its action's name in ``handlers``,
+    so buttons keep working on messages posted before a restart.
     """
 
     def __init__(self, db: Database, settings: Settings) -> None:
@@ -102,12 +89,12 @@ class TextbankBot(discord.AutoShardedClient):
         self.db = db
         self.settings = settings
         self.tree = app_commands.CommandTree(self)
-        self.work = DbWork(db, name="discord-db")
-        self.sends = self.work.sends  # Send clicks share transactions (DbWork.batched)
+        self.surface = DiscordSurface(self, self.thread_channel)
+        self.chat = Chat(DbWork(db, name="discord-db"), self.surface, settings)
+        self.handlers: dict[str, Handler] = {}
         self.ready = asyncio.Event()  # set once the gateway is ready and /textbank is synced
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(*DYNAMIC_ITEMS)
         # AutoShardedClient asks GET /gateway/bot when it starts, but a reconnect that cannot resume dials
         # DEFAULT_GATEWAY (Discord's own address): make that the address Discord (or DISCORD_API_URL) gave.
         _, gateway, _ = await self.http.get_bot_gateway()
@@ -118,12 +105,47 @@ class TextbankBot(discord.AutoShardedClient):
         log.info("discord: connected as %s to %d servers", self.user, len(self.guilds))
         self.ready.set()
 
-    async def actor(self, interaction: discord.Interaction, guild_id: int | str | None = None) -> Actor:
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A click on a textbank button or select, or a submitted textbank form: its action's handler."""
+        if interaction.type not in (discord.InteractionType.component, discord.InteractionType.modal_submit):
+            return
+        data: dict[str, Any] = dict(interaction.data or {})
+        action = clicked_action(data)
+        handler = self.handlers.get(action.name)
+        if handler is None:
+            return
+        try:
+            await handler(interaction, action, data)
+        except Exception:  # answer anyway: a deferred answer left alone shows "thinking..." for 15 minutes
+            log.exception("discord: %s failed", action.name)
+            message = texts.refusal(FAILED)
+            if interaction.response.is_done():
+                await interaction.edit_original_response(**render(message).kwargs())
+            else:
+                await interaction.response.send_message(ephemeral=True, **render(message).kwargs())
+
+    async def on_message(self, message: discord.Message) -> None:
+        """Text a texter types in one of their conversation threads becomes its draft (above Send)."""
+        if message.author.bot or message.guild is None or not message.content:
+            return
+        # Conversation threads only (one the bot made is not in discord.py's cache: a partial channel).
+        if not isinstance(message.channel, discord.Thread | discord.PartialMessageable):
+            return
+        try:
+            actor = await self.enter(str(message.guild.id), message.author, False)
+            await replies.typed(self.chat, actor, Place(str(message.channel.id)), message.content)
+        except Exception:
+            log.exception("discord: a typed reply in %s failed", message.channel.id)
+
+    async def actor(self, interaction: discord.Interaction) -> Actor:
         """The textbank user behind the interaction's user, entered by core's rule on first use.
 
-        In a DM there is no guild: ``guild_id`` (carried by the DM's buttons) names the one they came from.
+        In a DM there is no guild: the server they last came from is theirs here.
         """
-        guild = str(guild_id or interaction.guild_id or "")
+        guild = str(interaction.guild_id or "")
+        who = str(interaction.user.id)
+        if not guild:
+            guild = await self.chat.work.read(lambda s: _dm_workspace(s, who) or "")
         if not guild:
             raise Refused("use textbank from a server channel first: it has no server to go by here")
         admin = platform_admin(interaction) if interaction.guild_id else False
@@ -134,21 +156,24 @@ class TextbankBot(discord.AutoShardedClient):
         perms = getattr(member, "resolved_permissions", None) or getattr(member, "guild_permissions", None)
         owner = getattr(getattr(member, "guild", None), "owner_id", None) == member.id
         admin = bool(owner or (perms is not None and (perms.administrator or perms.manage_guild)))
-        return await self.enter(actor.guild_id, member, admin)
+        return await self.enter(actor.workspace_id, member, admin)
 
     async def enter(self, guild: str, who: discord.abc.User, admin: bool) -> Actor:
-        name = who.display_name
+        profile = Profile(who.display_name, admin)
 
-        def enter(session: Session) -> Actor:
-            user = orgs.enter_workspace_user(
-                session,
-                platform=PLATFORM,
-                workspace_id=guild,
-                platform_user_id=str(who.id),
-                name=name,
-                platform_admin=admin,
-                org_name=self.settings.organization_name,
-            )
-            return Actor(user, guild, str(who.id))
+        async def lookup() -> Profile:
+            return profile
 
-        return await in_db(self.db, enter)
+        return await resolve_actor(
+            self.chat.work,
+            PLATFORM,
+            guild,
+            str(who.id),
+            lookup,
+            org_name=self.settings.organization_name,
+        )
+
+    async def thread_channel(self, discord_id: str) -> str | None:
+        """The channel an admin chose for the conversation threads of the user's server."""
+        found = await self.chat.work.read(lambda s: thread_channels.for_user(s, PLATFORM, discord_id) or "")
+        return found or None

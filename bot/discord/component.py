@@ -7,19 +7,20 @@ import contextlib
 
 import discord
 
+from bot.chat.relay import RelayWorker
 from bot.config import Settings
-from bot.discord import commands
+from bot.discord import commands, texting
 from bot.discord.client import DEFAULT_API_URL, TextbankBot, use_api
 from core.errors import Refused
 from storage.engine import Database
 
 
 def build_bot(db: Database, settings: Settings) -> TextbankBot:
-    """The bot with the ``/textbank`` group (whose module brings the buttons' handlers), REST at
-    ``DISCORD_API_URL``."""
+    """The bot with the ``/textbank`` group and every click's handler, REST at ``DISCORD_API_URL``."""
     use_api(settings.discord_api_url)
     bot = TextbankBot(db, settings)
     bot.tree.add_command(commands.build_group(bot))
+    texting.register(bot)
     return bot
 
 
@@ -33,17 +34,20 @@ class DiscordComponent:
         self.settings = settings
         self.bot: TextbankBot = build_bot(db, settings)
         self._running: asyncio.Task[None] | None = None
+        self._relay: RelayWorker | None = None
 
     @property
     def description(self) -> str:
         api = self.settings.discord_api_url or DEFAULT_API_URL
-        return f"discord: /textbank commands and buttons over the gateway, REST {api}"
+        return f"discord: /textbank commands and buttons over the gateway, REST {api}, relay worker"
 
     async def start(self) -> None:
         self._running = asyncio.create_task(self.bot.start(self.settings.discord_token))
         ready = asyncio.create_task(self.bot.ready.wait())
         await asyncio.wait({self._running, ready}, return_when=asyncio.FIRST_COMPLETED)
         if ready.done():
+            self._relay = RelayWorker(self.bot.chat.threads)
+            self._relay.start()
             return
         ready.cancel()
         try:
@@ -60,6 +64,8 @@ class DiscordComponent:
         raise Refused("the Discord bot stopped while connecting: see the log")
 
     async def stop(self) -> None:
+        if self._relay is not None:
+            await self._relay.stop()
         await self.bot.close()
         if self._running is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):

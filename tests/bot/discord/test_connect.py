@@ -41,3 +41,17 @@ async def test_connects_syncs_and_answers_help(bot: DiscordComponent, discord_ap
 def descriptions(option: dict) -> list[str]:
     """The descriptions of a command and of all its options, nested."""
     return [option["description"], *(d for o in option.get("options", []) for d in descriptions(o))]
+
+
+async def test_connect_gives_a_code_and_a_second_server_cannot_use_it_twice(
+    bot: DiscordComponent, discord_api: DiscordStandIn
+) -> None:
+    from tests.bot.discord.test_texting import ask
+
+    await ask(discord_api, OWNER_ID, "help")
+    issued = await ask(discord_api, OWNER_ID, "connect")
+    assert "Connect code for" in issued.text and "single use" in issued.text
+    refused = await ask(discord_api, TEXTER, "connect")  # a texter gets no code
+    assert "🚫" in refused.text
+    wrong = await ask(discord_api, OWNER_ID, "connect", options={"code": "AAAA-BBBB-CCCC"})
+    assert "that connect code is wrong" in wrong.text

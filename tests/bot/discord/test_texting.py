@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -76,28 +77,28 @@ async def test_join_after_restart_then_send_first_texts(
     await second.start()
     try:
         joined = await click(discord_api, TEXTER, join_message, "Join")
-        assert "You joined Test Drive" in joined.text
+        assert "You joined **Test Drive**" in joined.text
         callback = discord_api.find("POST", r"/interactions/\d+/.+/callback")[-1]
         assert callback.body["type"] == 5 and callback.body["data"]["flags"] == 64  # deferred, ephemeral
         dm = discord_api.find("POST", r"/users/@me/channels")[-1]
         assert dm.body == {"recipient_id": TEXTER}
         card_post = discord_api.find("POST", rf"/channels/{TEXTER + 1}/messages")[-1]
-        assert "batch sent" in card_post.text  # dynamic assignment: nothing is theirs before they ask
-        more = await click(discord_api, TEXTER, discord_api.message(card_post), "Request More")
-        assert "2 more contacts are yours" in more.text and "Send First Texts" in more.text
-        assert "+1212555" not in more.text  # the number is masked for a texter
-        first_card = {**discord_api.message(more)}
+        # Joining claims the first batch (2) at once: the card shows the first contact.
+        assert "2 contacts are yours to text" in card_post.text and "Send First Texts" in card_post.text
+        assert "+1212555" not in card_post.text  # the number is masked for a texter
+        first_card = {**discord_api.message(card_post)}
 
-        sent = await click(discord_api, TEXTER, discord_api.message(more), "Send")
+        sent = await click(discord_api, TEXTER, discord_api.message(card_post), "Send")
         assert sent.method == "PATCH" and sent.path.endswith("/messages/@original")
         assert (
             discord_api.find("POST", r"/interactions/\d+/.+/callback")[-1].body["type"] == 6
         )  # deferred update
-        assert "Sent." in sent.text
+        assert "Sent to" in sent.text
         stale = await click(discord_api, TEXTER, first_card, "Send")  # the first card, clicked again
         assert "Not sent" in stale.text and "Send First Texts" in stale.text
         done = await click(discord_api, TEXTER, discord_api.message(stale), "Send")
-        assert "Sent." in done.text and "batch sent" in done.text and "Request More" in done.text
+        assert "Sent to" in done.text and "every text of your batch" in done.text
+        assert "Request More" in done.text
 
         last = await click(discord_api, TEXTER, discord_api.message(done), "Request More")
         assert "1 more contact is yours" in last.text
@@ -110,8 +111,12 @@ async def test_join_after_restart_then_send_first_texts(
     assert not [r for r in caplog.records if r.name.startswith("discord")], caplog.records
 
 
-async def test_a_texter_is_refused_admin_commands(bot: DiscordComponent, discord_api: DiscordStandIn) -> None:
-    await ask(discord_api, OWNER_ID, "help")  # the guild's owner comes first and owns the organization
+async def test_a_texter_is_refused_admin_commands(
+    bot: DiscordComponent, discord_api: DiscordStandIn, db: Database, tmp_path: Path
+) -> None:
+    from tests.bot.discord.test_limits import launched
+
+    await launched(db, discord_api, tmp_path)  # the guild's owner comes first and owns the organization
     for path, options in (
         (("launch",), {"campaign": "Test Drive"}),
         (("stats",), {"campaign": "Test Drive"}),

@@ -1,0 +1,95 @@
+"""The Discord ``Surface``: neutral messages posted, edited and deleted through discord.py's REST client.
+
+A conversation thread is a private thread in the channel an admin chose for the server
+(``/textbank threads channel``), the texter added to it; the thread is a channel of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import discord
+
+from bot.chat.surface import Failure, MessageRef, Place
+from bot.chat.views import Message
+from bot.discord.render import Rendered, render
+from core.errors import Refused
+
+PLATFORM = "discord"
+ThreadChannel = Callable[[str], Awaitable[str | None]]
+
+
+class DiscordSurface:
+    platform = PLATFORM
+
+    def __init__(self, client: discord.Client, thread_channel: ThreadChannel) -> None:
+        self.client = client
+        # The channel a user's conversation threads go in (by their Discord id), or None when unset.
+        self.thread_channel = thread_channel
+        self.dm_channels: dict[str, str] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def render(self, message: Message) -> Rendered:
+        return render(message)
+
+    def _channel(self, channel_id: str) -> discord.PartialMessageable:
+        return self.client.get_partial_messageable(int(channel_id))
+
+    async def post(self, place: Place, message: Message) -> MessageRef:
+        sent = await self._channel(place.channel_id).send(**render(message).kwargs())
+        return MessageRef(place.channel_id, str(sent.id))
+
+    async def update(self, ref: MessageRef, message: Message) -> None:
+        partial = self._channel(ref.channel_id).get_partial_message(int(ref.message_id))
+        await partial.edit(**render(message).kwargs())
+
+    async def delete(self, ref: MessageRef) -> None:
+        try:
+            await self._channel(ref.channel_id).get_partial_message(int(ref.message_id)).delete()
+        except discord.NotFound:
+            pass
+
+    async def open_dm(self, platform_user_id: str) -> Place:
+        """The DM channel, asked of Discord once per user (one request while many conversations wait)."""
+        lock = self._locks.setdefault(platform_user_id, asyncio.Lock())
+        async with lock:
+            if platform_user_id not in self.dm_channels:
+                data = await self.client.http.start_private_message(int(platform_user_id))
+                self.dm_channels[platform_user_id] = str(data["id"])
+        return Place(self.dm_channels[platform_user_id])
+
+    async def open_thread(self, platform_user_id: str, parent: Message) -> tuple[Place, MessageRef]:
+        """A private thread in the server's conversations channel, the texter added, ``parent`` first."""
+        channel_id = await self.thread_channel(platform_user_id)
+        if channel_id is None:
+            raise Refused(
+                "no channel is chosen for conversation threads: an admin picks one with "
+                "/textbank threads channel"
+            )
+        name = (parent.summary or "conversation")[:100]
+        data = await self.client.http.start_thread_without_message(
+            int(channel_id),
+            name=name,
+            auto_archive_duration=10080,  # a week without a text: hidden until the next one
+            type=12,  # a private thread
+            invitable=False,
+        )
+        thread_id = str(data["id"])
+        await self.client.http.add_user_to_thread(int(thread_id), int(platform_user_id))
+        place = Place(thread_id)
+        return place, await self.post(place, parent)
+
+    def failure(self, exc: BaseException) -> Failure:
+        if isinstance(exc, discord.HTTPException):
+            retry = None
+            if exc.status == 429:
+                try:
+                    retry = float(exc.response.headers.get("Retry-After", 1))
+                except (TypeError, ValueError, AttributeError):
+                    retry = 1.0
+            return Failure(exc.status < 500 or exc.status == 429, retry, f"{exc.status} {exc.text}")
+        if isinstance(exc, aiohttp.ClientConnectorError | Refused):
+            return Failure(True, None, str(exc))
+        return Failure(False)
