@@ -57,8 +57,8 @@ sys.path.insert(0, str(ROOT))
 from core import campaigns, contacts_import, joining, orgs, scripts  # noqa: E402
 from storage import Database, upgrade  # noqa: E402
 from storage.models import Contact, Message  # noqa: E402
-from tests.bot.processes import start_textbank, stop_textbank  # noqa: E402
-from tests.bot.slack.standin import BOT_TOKEN, SIGNING_SECRET, TEAM_ID, SlackStandIn, block_actions_body  # noqa: E402
+from tests.bot.processes import slack_admin, start_textbank, stop_textbank  # noqa: E402
+from tests.bot.slack.standin import BOT_TOKEN, SIGNING_SECRET, SlackStandIn, block_actions_body  # noqa: E402
 from tests.bot.twilio.standin import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -524,16 +524,7 @@ def prepare(db: Database, contacts: int, batch: int, folder: Path) -> tuple[int,
             out.write(f"Voter{index},Bench,{cell_of(index)}\n")
     with db.session() as session:
         org = orgs.default_organization(session)
-        orgs.link_workspace(session, org, "slack", TEAM_ID)
-        admin = orgs.ensure_user(
-            session,
-            org,
-            platform="slack",
-            workspace_id=TEAM_ID,
-            platform_user_id="UADMIN",
-            name="Admin",
-            role="admin",
-        )
+        admin = slack_admin(session, org)
         campaign = campaigns.create_campaign(
             session, org.id, title=f"bench {uuid.uuid4().hex[:6]}", hours_start=0, hours_end=0, actor=admin
         )
@@ -554,15 +545,7 @@ def prepare(db: Database, contacts: int, batch: int, folder: Path) -> tuple[int,
     contacts_import.import_contacts(db, campaign_id, csv)
     with db.session() as session:
         org = orgs.default_organization(session)
-        admin = orgs.ensure_user(
-            session,
-            org,
-            platform="slack",
-            workspace_id=TEAM_ID,
-            platform_user_id="UADMIN",
-            name="Admin",
-            role="admin",
-        )
+        admin = slack_admin(session, org)
         campaign = campaigns.get_campaign(session, org.id, str(campaign_id))
         campaigns.launch_campaign(session, campaign, actor=admin)
         token = joining.create_join_token(session, admin, campaign, "initials").token

@@ -14,6 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
+from core import orgs
+from storage.models import Organization, User
+from tests.bot.slack.standin import TEAM_ID
+
 START_TIMEOUT = 90.0  # importing slack_bolt, twilio and SQLAlchemy on a busy machine takes seconds
 STOP_TIMEOUT = 30.0
 
@@ -93,3 +99,17 @@ def stop_textbank(processes: list[TextbankProcess]) -> list[int | None]:
             process.popen.wait()
             codes.append(None)
     return codes
+
+
+def slack_admin(session: Session, org: Organization) -> User:
+    """The organization's Slack workspace (the stand-in's team) linked, and its admin ``UADMIN``."""
+    orgs.link_workspace(session, org, "slack", TEAM_ID)
+    return orgs.ensure_user(
+        session,
+        org,
+        platform="slack",
+        workspace_id=TEAM_ID,
+        platform_user_id="UADMIN",
+        name="Ada",
+        role="admin",
+    )

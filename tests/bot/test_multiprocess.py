@@ -29,7 +29,7 @@ from core import assignment, campaigns, contacts_import, orgs
 from storage import Database
 from storage.models import Contact, Message
 from storage.types import utcnow
-from tests.bot.processes import TextbankProcess, start_textbank, stop_textbank
+from tests.bot.processes import TextbankProcess, slack_admin, start_textbank, stop_textbank
 from tests.bot.slack.standin import (
     BOT_TOKEN,
     SIGNING_SECRET,
@@ -60,16 +60,7 @@ def seed(db: Database, folder: Path) -> tuple[int, list[str]]:
     )
     with db.session() as session:
         org = orgs.default_organization(session)
-        orgs.link_workspace(session, org, "slack", TEAM_ID)
-        admin = orgs.ensure_user(
-            session,
-            org,
-            platform="slack",
-            workspace_id=TEAM_ID,
-            platform_user_id="UADMIN",
-            name="Ada",
-            role="admin",
-        )
+        admin = slack_admin(session, org)
         campaign = campaigns.create_campaign(
             session,
             org.id,
@@ -86,15 +77,7 @@ def seed(db: Database, folder: Path) -> tuple[int, list[str]]:
     with db.session() as session:
         org = orgs.default_organization(session)
         campaign = campaigns.get_campaign(session, org.id, str(campaign_id))
-        admin = orgs.ensure_user(
-            session,
-            org,
-            platform="slack",
-            workspace_id=TEAM_ID,
-            platform_user_id="UADMIN",
-            name="Ada",
-            role="admin",
-        )
+        admin = slack_admin(session, org)
         campaigns.launch_campaign(session, campaign, actor=admin)
         for user_id in users:
             user = orgs.ensure_user(
