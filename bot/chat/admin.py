@@ -19,11 +19,13 @@ from bot.chat import texts
 from bot.chat.actions import Action
 from bot.chat.actor import Actor
 from bot.chat.context import Chat
+from bot.chat.markup import esc
 from bot.chat.views import Form, Message
 from core import (
     assignment,
     campaign_yaml,
     campaigns,
+    connect,
     contacts_import,
     export,
     joining,
@@ -209,6 +211,21 @@ async def optout_add(chat: Chat, actor: Actor, raw: str) -> Message:
 
 async def optout_list(chat: Chat, actor: Actor, page: int = 1) -> Message:
     return texts.optout_list(await chat.work.read(lambda s: optouts.optout_page(s, _me(s, actor), page=page)))
+
+
+async def connect_platforms(chat: Chat, actor: Actor, code: str | None) -> Message:
+    """``connect``: a one-time code for the other platform, or (with ``code``) join its organization."""
+
+    def work(session: Session) -> str:
+        me = _me(session, actor)
+        if not code:
+            return connect.create_connect_code(session, me, platform=actor.platform).message
+        done = connect.redeem_connect_code(
+            session, me, code, platform=actor.platform, workspace_id=actor.workspace_id
+        )
+        return done.message
+
+    return texts.confirmation(esc(await chat.work.write(work)))
 
 
 async def set_role(chat: Chat, actor: Actor, target: Actor, role: str) -> Message:

@@ -85,6 +85,7 @@ ADMIN_HELP = (
     ("optout NUMBER", "add a number to the organization's opt-out list"),
     ("optout list [PAGE]", "the organization's opt-out list"),
     ("admin add @user", "make someone an admin"),
+    ("connect [CODE]", "a one-time code that links another Slack workspace or Discord server, or enter one"),
 )
 TEXTER_HELP = (
     ("text NUMBER MESSAGE", "text a number outside any campaign, then choose where its replies go"),

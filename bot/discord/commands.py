@@ -24,13 +24,13 @@ from sqlalchemy.orm import Session
 from bot.chat import actions as A
 from bot.chat import adhoc, admin, texting, texts
 from bot.chat.actor import Actor
-from bot.chat.markup import bold, esc
+from bot.chat.markup import bold
 from bot.chat.surface import Place
 from bot.chat.views import Message
 from bot.discord import thread_channels
 from bot.discord.client import FAILED, PLATFORM, TextbankBot, log
 from bot.discord.render import FormModal, render, submitted_fields
-from core import campaign_yaml, campaigns, connect, orgs
+from core import campaign_yaml, campaigns, orgs
 from core.errors import Refused
 
 MAX_YAML_BYTES = 1024 * 1024
@@ -426,19 +426,7 @@ class TextbankGroup(app_commands.Group):
     )
     @app_commands.describe(code="leave out to get a code; enter the code another server's admin gave you")
     async def connect_command(self, interaction: discord.Interaction, code: str | None = None) -> None:
-        async def run(actor: Actor) -> Message:
-            def work(session: Session) -> str:
-                me = orgs.get_user(session, actor.user_id)
-                if code is None:
-                    return connect.create_connect_code(session, me, platform=PLATFORM).message
-                done = connect.redeem_connect_code(
-                    session, me, code, platform=PLATFORM, workspace_id=actor.workspace_id
-                )
-                return done.message
-
-            return texts.confirmation(esc(await self.chat.work.write(work)))
-
-        await answer(interaction, run)
+        await answer(interaction, lambda actor: admin.connect_platforms(self.chat, actor, code))
 
     @app_commands.command(name="dashboard", description="Your campaigns, what you hold, your conversations")
     async def dashboard_command(self, interaction: discord.Interaction) -> None:

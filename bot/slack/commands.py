@@ -216,6 +216,12 @@ async def text_command(ctx: Ctx) -> None:
     await ctx.say(await adhoc.prepare(ctx.deps.chat, ctx.actor, number, body))
 
 
+async def connect_command(ctx: Ctx) -> None:
+    if len(ctx.args) > 1:
+        raise ctx.usage("connect (to get a code) | connect CODE (a code from the other platform)")
+    await ctx.say(await admin.connect_platforms(ctx.deps.chat, ctx.actor, ctx.args[0] if ctx.args else None))
+
+
 async def done_command(ctx: Ctx) -> None:
     await ctx.say(await texting.done_for_the_day(ctx.deps.chat, ctx.actor, None))
 
@@ -238,6 +244,7 @@ SUBCOMMANDS: dict[str, Handler] = {
     "max": max_command,
     "text": text_command,
     "done": done_command,
+    "connect": connect_command,
 }
 
 
