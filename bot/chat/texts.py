@@ -147,6 +147,9 @@ def unknown_command(name: str) -> str:
     return f"unknown command {name!r}: see /textbank help for the list"
 
 
+NUL_REFUSAL = "textbank cannot keep the NUL character (\\x00) in a text: remove it and try again"
+
+
 def help_message(is_admin: bool, platform_name: str) -> Message:
     lines = [f"{cmd(c)} {esc(w)}" for c, w in TEXTER_HELP]
     parts: list[Any] = [

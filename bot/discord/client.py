@@ -27,6 +27,7 @@ from bot.chat import replies, texts
 from bot.chat.actions import Action
 from bot.chat.actor import Actor
 from bot.chat.context import Chat
+from bot.chat.inputs import holds_nul
 from bot.chat.people import Profile, resolve_actor
 from bot.chat.surface import Place
 from bot.config import Settings
@@ -115,6 +116,10 @@ class TextbankBot(discord.AutoShardedClient):
         if handler is None:
             return
         try:
+            if holds_nul(data):
+                message = texts.refusal(texts.NUL_REFUSAL)
+                await interaction.response.send_message(ephemeral=True, **render(message).kwargs())
+                return
             await handler(interaction, action, data)
         except Exception:  # answer anyway: a deferred answer left alone shows "thinking..." for 15 minutes
             log.exception("discord: %s failed", action.name)
@@ -126,7 +131,7 @@ class TextbankBot(discord.AutoShardedClient):
 
     async def on_message(self, message: discord.Message) -> None:
         """Text a texter types in one of their conversation threads becomes its draft (above Send)."""
-        if message.author.bot or message.guild is None or not message.content:
+        if message.author.bot or message.guild is None or not message.content or holds_nul(message.content):
             return
         # Conversation threads only (one the bot made is not in discord.py's cache: a partial channel).
         if not isinstance(message.channel, discord.Thread | discord.PartialMessageable):

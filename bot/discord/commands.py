@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from bot.chat import actions as A
 from bot.chat import adhoc, admin, texting, texts
 from bot.chat.actor import Actor
+from bot.chat.inputs import holds_nul
 from bot.chat.markup import bold
 from bot.chat.surface import Place
 from bot.chat.views import Message
@@ -49,6 +50,8 @@ async def answer(interaction: discord.Interaction, work: Work, **extra: Any) -> 
     if not interaction.response.is_done():
         await interaction.response.defer(ephemeral=True, thinking=True)
     try:
+        if holds_nul(interaction.data):
+            raise Refused(texts.NUL_REFUSAL)
         message = await work(await _bot(interaction).actor(interaction))
     except campaign_yaml.CampaignYamlError as exc:
         message = texts.refusal("\n".join(exc.errors[:15]))

@@ -21,6 +21,7 @@ from typing import Any
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
 
+from bot.chat.inputs import holds_nul
 from core.numbers import MAX_ID
 
 
@@ -119,7 +120,7 @@ def payload_problem(body: Any) -> str | None:
     """What is wrong with a parsed payload for Bolt and textbank's listeners, or None."""
     if not isinstance(body, dict):
         return "the payload is not a JSON object"
-    if _holds_nul(body):  # no one types it in Slack, and PostgreSQL text cannot hold it
+    if holds_nul(body):  # no one types it in Slack, and PostgreSQL text cannot hold it
         return "the payload holds a NUL character"
     for key in ("event", "view", "container", "message"):
         if key in body and not isinstance(body[key], dict):
@@ -145,22 +146,6 @@ def payload_problem(body: Any) -> str | None:
         if event["type"] == "app_home_opened" and not _text(event.get("user")):
             return "event.user is missing"
     return None
-
-
-def _holds_nul(body: Any) -> bool:
-    """Whether any text in the payload holds NUL (walked without recursion: a payload may nest deep)."""
-    stack = [body]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            if "\x00" in value:
-                return True
-        elif isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-    return False
 
 
 def _command_problem(body: dict[str, Any]) -> str | None:

@@ -90,3 +90,12 @@ async def bot_settled(api: DiscordStandIn) -> None:
     """A round trip through the gateway: a later slash command answered means the earlier events ran."""
     before = len(api.calls)
     await api.answer(await api.slash(TEXTER, "help"), before)
+
+
+async def test_a_nul_character_is_refused_before_core(
+    bot: DiscordComponent, discord_api: DiscordStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = len(discord_api.calls)
+    token = await discord_api.slash(OWNER_ID, "stats", options={"campaign": "Test\x00Drive"})
+    assert "cannot keep the NUL character" in (await discord_api.answer(token, before)).text
+    assert problems(caplog) == []
