@@ -58,7 +58,7 @@ class Settings:
 
 
 class ConfigError(ValueError):
-    pass
+    """A setting that cannot be used, with the variable's name and the fix."""
 
 
 def load_settings(env: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:

@@ -104,7 +104,7 @@ class Controls:
 
 @dataclass(frozen=True)
 class Divider:
-    pass
+    """A line between parts of a message."""
 
 
 @dataclass(frozen=True)

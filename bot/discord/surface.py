@@ -7,6 +7,7 @@ A conversation thread is a private thread in the channel an admin chose for the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -46,10 +47,8 @@ class DiscordSurface:
         await partial.edit(**render(message).kwargs())
 
     async def delete(self, ref: MessageRef) -> None:
-        try:
+        with contextlib.suppress(discord.NotFound):  # already gone: not an error
             await self._channel(ref.channel_id).get_partial_message(int(ref.message_id)).delete()
-        except discord.NotFound:
-            pass
 
     async def open_dm(self, platform_user_id: str) -> Place:
         """The DM channel, asked of Discord once per user (one request while many conversations wait)."""
