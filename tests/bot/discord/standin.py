@@ -641,14 +641,21 @@ class DiscordStandIn:
         return await self.interact(3, user_id, data, channel_id=int(message["channel_id"]), message=message)
 
     async def submit(
-        self, user_id: int, custom_id: str, fields: dict[str, str], channel_id: int = CHANNEL_ID
+        self,
+        user_id: int,
+        custom_id: str,
+        fields: dict[str, str],
+        channel_id: int = CHANNEL_ID,
+        message: dict[str, Any] | None = None,
     ) -> str:
+        """A submitted modal; ``message``: the one whose button opened it (Discord sends it along)."""
         rows = [
             {"type": 1, "components": [{"type": 4, "custom_id": k, "value": v}]} for k, v in fields.items()
         ]
-        return await self.interact(
-            5, user_id, {"custom_id": custom_id, "components": rows}, channel_id=channel_id
-        )
+        if message is not None:
+            channel_id = int(message["channel_id"])
+        data = {"custom_id": custom_id, "components": rows}
+        return await self.interact(5, user_id, data, channel_id=channel_id, message=message)
 
     async def typed(self, user_id: int, channel_id: int, content: str) -> dict[str, Any]:
         """A member types ``content`` into a channel (a thread): MESSAGE_CREATE."""
