@@ -96,7 +96,7 @@ def thread_of(api: DiscordStandIn, first_name: str) -> str:
     return str(created.response["id"])
 
 
-async def thread_ready(w: World, first_name: str) -> str:
+async def thread_ready(api: DiscordStandIn, first_name: str) -> str:
     """Wait until the contact's thread is opened and holds its controls; the thread's id."""
 
     def ready(s: DiscordStandIn) -> str | None:
@@ -108,9 +108,9 @@ async def thread_ready(w: World, first_name: str) -> str:
         if not created or created[0].response is None:
             return None
         thread = str(created[0].response["id"])
-        return thread if control_in(w, thread) is not None else None
+        return thread if control_in(s, thread) is not None else None
 
-    return await w.api.wait_for(ready)
+    return await api.wait_for(ready)
 
 
 def posted_after(api: DiscordStandIn, after: int, channel: str, text: str) -> bool:
@@ -120,9 +120,10 @@ def posted_after(api: DiscordStandIn, after: int, channel: str, text: str) -> bo
     )
 
 
-def control_in(w: World, thread: str) -> dict[str, Any] | None:
-    """The thread's newest control message (the one with the menu), as it stands now."""
-    posted = [m for m in w.posted_in(thread) if m["components"]]
+def control_in(api: DiscordStandIn, thread: str) -> dict[str, Any] | None:
+    """The thread's newest control message (the one with components), as it stands now."""
+    posted = [api.message(c) for c in api.find("POST", rf"/channels/{thread}/messages")]
+    posted = [m for m in posted if m["components"]]
     return posted[-1] if posted else None
 
 
@@ -181,14 +182,14 @@ async def test_a_campaign_from_attachments_to_an_edited_reply_and_done_for_the_d
         (waiting, TEXTER, TEXTER2),
         (theirs, TEXTER2, TEXTER),
     ):
-        thread = await thread_ready(w, contact.first_name)
+        thread = await thread_ready(api, contact.first_name)
         assert api.find("PUT", rf"/channels/{thread}/thread-members/{holder}")
         assert not api.find("PUT", rf"/channels/{thread}/thread-members/{other}")  # the holder's only
 
     thread = thread_of(api, answered.first_name)
     said = [m["content"] + json.dumps(m["embeds"]) for m in w.posted_in(thread)]
     assert sum("Yes, I'll vote" in t for t in said) == 1
-    control = control_in(w, thread)
+    control = control_in(api, thread)
     assert control is not None
 
     # Tess picks their answer: the prepared reply fills the control message in place.
@@ -224,7 +225,7 @@ async def test_a_campaign_from_attachments_to_an_edited_reply_and_done_for_the_d
 
     # Done for the Day: Tess's unanswered reply goes back; Theo's and her answered one stay.
     waiting_thread = thread_of(api, waiting.first_name)
-    waiting_control = control_in(w, waiting_thread)
+    waiting_control = control_in(api, waiting_thread)
     assert waiting_control is not None
     done = await ask(api, TEXTER, "done")
     assert "1 unhandled reply went back" in done.text, done.text
