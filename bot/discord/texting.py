@@ -50,6 +50,20 @@ async def _actor_or_say(bot: TextbankBot, interaction: discord.Interaction) -> A
         return None
 
 
+async def _refused_elsewhere(interaction: discord.Interaction, actor: Actor) -> bool:
+    """A click in another texter's conversation thread (anyone who can see a thread can click in it):
+    the clicker is told, ephemerally, and nothing else happens."""
+    bot: TextbankBot = interaction.client  # type: ignore[assignment]
+    refusal = await replies.refused_elsewhere(bot.chat, actor, _clicked(interaction))
+    if refusal is None:
+        return False
+    if interaction.response.is_done():
+        await interaction.followup.send(ephemeral=True, **render(refusal).kwargs())
+    else:
+        await interaction.response.send_message(ephemeral=True, **render(refusal).kwargs())
+    return True
+
+
 def register(bot: TextbankBot) -> None:
     chat = bot.chat
 
@@ -108,7 +122,7 @@ def register(bot: TextbankBot) -> None:
             await interaction.response.defer()
             where = _clicked(interaction)
             actor = await _actor_or_say(bot, interaction)
-            if actor is not None and where is not None:
+            if actor is not None and where is not None and not await _refused_elsewhere(interaction, actor):
                 await flow(actor, action, where)
 
         bot.handlers[name] = handle
@@ -122,12 +136,13 @@ def register(bot: TextbankBot) -> None:
         if interaction.type == discord.InteractionType.modal_submit:
             await interaction.response.defer()
             actor = await _actor_or_say(bot, interaction)
-            if actor is not None:
+            if actor is not None and not await _refused_elsewhere(interaction, actor):
                 body = submitted_fields(data).get("body", "")
                 await replies.edited(chat, actor, action, body, _clicked(interaction))
             return
         actor = await bot.actor(interaction)
-        await interaction.response.send_modal(FormModal(await replies.edit_form(chat, actor, action)))
+        if not await _refused_elsewhere(interaction, actor):
+            await interaction.response.send_modal(FormModal(await replies.edit_form(chat, actor, action)))
 
     bot.handlers[A.REPLY_EDIT] = edit
 
