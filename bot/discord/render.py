@@ -135,9 +135,16 @@ def render(message: v.Message) -> Rendered:
                 )
             )
     out = Rendered()
+    seen: set[str] = set()
     for number, row in enumerate(rows[:MAX_ROWS]):
         for item in row:
             item.row = number
+            if isinstance(item, discord.ui.Select):
+                # Discord refuses a message with one custom_id twice (a Manage… select per texter); a
+                # select's id only has to be unique: its options carry the actions.
+                if item.custom_id in seen:
+                    item.custom_id = f"{item.custom_id}|r{number}"[:100]
+                seen.add(item.custom_id)
             out.view.add_item(item)
     text = "\n".join(lines).strip()
     plain = len(message.parts) == 1 and isinstance(message.parts[0], v.Section) and not rows
