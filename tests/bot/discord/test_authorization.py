@@ -14,12 +14,12 @@ from storage import Database
 from storage.models import Base
 from storage.models import Message as Text
 from tests.bot.discord.conftest import TEXTER, TEXTER2
-from tests.bot.discord.standin import APP_ID, CHANNEL_ID, DiscordStandIn
+from tests.bot.discord.standin import APP_ID, CHANNEL_ID, OWNER_ID, DiscordStandIn
 from tests.bot.discord.test_conversations import control_select
 from tests.bot.discord.test_end_to_end import button, posted_after
 from tests.bot.discord.test_limits import launched
 from tests.bot.discord.test_reply_menu import conversation
-from tests.bot.discord.test_texting import ask
+from tests.bot.discord.test_texting import ask, click
 from tests.bot.slack.test_admin import CAMPAIGN_YAML, CONTACTS_CSV
 
 TEXTER_COMMANDS = {"help", "text", "dashboard", "done"}
@@ -100,6 +100,26 @@ async def test_a_texter_is_refused_every_admin_command_and_nothing_changes(
     assert not api.find("POST", rf"/channels/{CHANNEL_ID}/messages")
     assert not [c for c in after if c.files]
     assert everything(db) == before_rows
+
+
+async def test_another_texter_cannot_send_from_my_card(
+    bot: DiscordComponent, discord_api: DiscordStandIn, db: Database, tmp_path: Path
+) -> None:
+    api = discord_api
+    await launched(db, api, tmp_path)
+    await ask(api, OWNER_ID, "link", "initials", options={"campaign": "Test Drive"})
+    join = api.message(api.find("POST", rf"/channels/{CHANNEL_ID}/messages")[-1])
+    await click(api, TEXTER, join, "Join")  # Tess holds both contacts
+    await click(api, TEXTER2, join, "Join")  # Theo joins too, with nothing left
+    card = api.message(api.find("POST", rf"/channels/{TEXTER + 1}/messages")[-1])
+    rows = everything(db)
+    # Theo presses Tess's Send (a forged or replayed click, from his own DM): nothing is sent or claimed.
+    forged = {**card, "id": str(api.new_id()), "channel_id": str(TEXTER2 + 1)}
+    answer = await click(api, TEXTER2, forged, "Send")
+    assert "Not sent" in answer.text and "Ann" not in answer.text.replace("Not sent", "")
+    assert everything(db) == rows
+    sent = await click(api, TEXTER, card, "Send")  # Tess's own click still sends
+    assert "Sent to Ann" in sent.text
 
 
 async def test_another_texter_cannot_use_my_conversation_controls(
