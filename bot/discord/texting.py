@@ -98,7 +98,7 @@ def register(bot: TextbankBot) -> None:
     on_answer(A.DONE_FOR_THE_DAY, lambda actor, a: texting.done_for_the_day(chat, actor, a.maybe_number("k")))
     on_answer(A.ADHOC_SEND, lambda actor, a: adhoc.send(chat, actor, a))
     on_answer(A.RELEASE_TEXTER, lambda actor, a: admin.release_texter(chat, actor, a))
-    on_answer(A.REVIEW_UNASSIGN, lambda actor, a: admin.review_unassign(chat, actor, a))
+    on_answer(A.REVIEW_UNASSIGN, lambda actor, a: admin.review_unassign_asked(chat, actor, a))
 
     def on_threads(name: str, flow: Callable[[Actor, Action], Awaitable[None]]) -> None:
         """Send Replies or Open: the threads (and what is said) come where conversations go; the clicked

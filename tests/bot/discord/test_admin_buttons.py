@@ -1,5 +1,6 @@
 """The admin's buttons on Discord: Manage… on each texter of ``/textbank texters`` (assign, maximum,
-release, each through its modal or confirmation) and review's Unassign; a texter's click on them refused."""
+release, each through its modal or confirmation) and review's Unassign, asked first; a texter's click on
+them refused."""
 
 from __future__ import annotations
 
@@ -134,7 +135,16 @@ async def test_review_unassigns_what_matches_and_a_texter_cannot(
 
     refused = await click(api, TEXTER, message, "Unassign all matching")
     assert "only an admin" in refused.text
+    # Discord's buttons cannot ask first: the question comes as an ephemeral message with its own button.
+    asked = await click(api, OWNER_ID, message, "Unassign all matching")
+    assert "Unassign?" in asked.text and "goes back to the pool" in asked.text
     assert set(held(db).values()) == {tess}
-    unassigned = await click(api, OWNER_ID, message, "Unassign all matching")
+    question = api.message(asked)
+    assert button(question, "Unassign")["style"] == 4
+    forged = await click(api, TEXTER, question, "Unassign")  # the confirmed button, clicked by a texter
+    assert "only an admin" in forged.text
+    assert set(held(db).values()) == {tess}
+    unassigned = await click(api, OWNER_ID, question, "Unassign")
     assert "Unassigned 2 contacts" in unassigned.text
     assert set(held(db).values()) == {None}
+
