@@ -148,3 +148,28 @@ async def test_review_unassigns_what_matches_and_a_texter_cannot(
     assert "Unassigned 2 contacts" in unassigned.text
     assert set(held(db).values()) == {None}
 
+
+async def test_a_long_texters_list_keeps_manage_for_every_texter_within_five_rows(
+    bot: DiscordComponent, discord_api: DiscordStandIn, db: Database, tmp_path: Path
+) -> None:
+    api = discord_api
+    await two_texters(db, api, tmp_path)
+    join = api.message(api.find("POST", rf"/channels/{CHANNEL_ID}/messages")[-1])
+    extra = [900000000000000100 + n for n in range(6)]
+    for n, member in enumerate(extra):
+        api.add_member(member, f"Vol {n}")
+        await click(api, member, join, "Join")
+    listing = await ask(api, OWNER_ID, "texters", options=CAMPAIGN)  # 8 texters: 8 selects would be 8 rows
+    message = api.message(listing)
+    assert 1 <= len(message["components"]) <= 5
+    described = {
+        o["description"].split(":")[0]
+        for row in message["components"]
+        for s in row["components"]
+        for o in s["options"]
+    }
+    assert described == {"Tess Texter", "Theo Texter", *(f"Vol {n}" for n in range(6))}
+    last = user_id(db, extra[-1])
+    form = await manage(api, OWNER_ID, listing, last, "Set maximum…")
+    saved = await submit_form(api, OWNER_ID, form, "4")
+    assert "Vol 5's maximum in **Test Drive** is now 4" in saved.text
