@@ -314,3 +314,19 @@ def contact_at(session: Session, platform: str, user_id: int, channel_id: str, t
             ChatThread.thread_id == thread_id,
         )
     )
+
+
+def held_by_others(session: Session, platform: str, user_id: int, channel_id: str) -> bool:
+    """Whether ``channel_id`` holds conversation threads of other users and none of ``user_id``'s.
+
+    A Discord thread is a channel of its own that anyone who can see it may click in; a Slack thread sits
+    in its texter's direct messages, so there this is never true for a real click.
+    """
+    holders = set(
+        session.scalars(
+            select(ChatThread.user_id)
+            .where(ChatThread.platform == platform, ChatThread.channel_id == channel_id)
+            .distinct()
+        )
+    )
+    return bool(holders) and user_id not in holders

@@ -15,7 +15,7 @@ Encodings (stable: messages already posted carry them):
 Argument keys: ``c`` contact id, ``k`` campaign id, ``s`` expected contact status, ``m`` last-seen
 message id, ``u`` user id, ``q`` question step id, ``a`` answer step id, ``x`` menu choice, ``i`` item id
 (canned response or tag), ``t`` join token, ``d`` draft id, ``r`` route of an ad-hoc text, ``f`` a review
-filter (contact status).
+filter (contact status), ``y`` confirmed (a button that asks first, where the platform cannot ask).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ RELEASE_TEXTER = "tb_release_texter"  # k, u (a confirmed button, or the release
 TEXTER_MENU = "tb_texter_menu"  # k, u, x (assign | max | release): opens that form
 ASSIGN = "tb_assign"  # k, u: the assign form's submission (field "count")
 SET_MAX = "tb_set_max"  # k, u: the maximum form's submission (field "max")
-REVIEW_UNASSIGN = "tb_review_unassign"  # k, f, u
+REVIEW_UNASSIGN = "tb_review_unassign"  # k, f, u, y
 # --- admin forms (their submissions) ---
 CAMPAIGN_NEW = "tb_campaign_new"
 CAMPAIGN_APPLY = "tb_campaign_apply"

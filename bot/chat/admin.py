@@ -192,6 +192,17 @@ async def review_unassign(chat: Chat, actor: Actor, action: Action) -> Message:
     return texts.unassigned(count)
 
 
+async def review_unassign_asked(chat: Chat, actor: Actor, action: Action) -> Message:
+    """Unassign on a platform whose buttons cannot ask first: an admin is asked, then (``y``) it runs."""
+    if action.maybe_number("y") is None:
+        try:
+            await require_admin(chat, actor)
+        except Refused as exc:
+            return texts.refusal(exc.reason)
+        return texts.confirm_first(texts.UNASSIGN_CONFIRM, action)
+    return await review_unassign(chat, actor, action)
+
+
 async def optout_add(chat: Chat, actor: Actor, raw: str) -> Message:
     def add(session: Session) -> tuple[str, bool]:
         _admin(session, actor)

@@ -101,6 +101,17 @@ async def send(chat: Chat, actor: Actor, action: Action, clicked: MessageRef) ->
         await chat.threads.redraw(actor.user_id, contact_id, clicked, note=texts.not_sent_note(result.reason))
 
 
+async def refused_elsewhere(chat: Chat, actor: Actor, clicked: MessageRef | None) -> Message | None:
+    """The refusal for a click on a control message in someone else's conversation thread, where a
+    platform lets others see it (a Discord thread): told to the clicker, that message left as it is."""
+    if clicked is None:
+        return None
+    channel = clicked.channel_id
+    if await chat.work.read(lambda s: chat_threads.held_by_others(s, chat.platform, actor.user_id, channel)):
+        return texts.refusal(texts.not_yours())
+    return None
+
+
 async def edit_form(chat: Chat, actor: Actor, action: Action) -> Form:
     """Edit: a form holding the current draft."""
     contact_id = action.number("c")

@@ -293,6 +293,21 @@ def released_texter(name: str, count: int) -> Message:
     )
 
 
+UNASSIGN_CONFIRM = Confirm("Unassign?", "Every assigned contact matching goes back to the pool.", "Unassign")
+
+
+def confirm_first(confirm: Confirm, action: A.Action) -> Message:
+    """The question of a button that asks first, as a message of its own (for a platform whose buttons
+    cannot ask): its one button is ``action`` again, marked confirmed (``y``)."""
+    confirmed = act(action.name, **{**action.args, "y": 1})
+    return _msg(
+        "info",
+        Section(f"{bold(confirm.title)}\n{esc(confirm.text)}"),
+        Controls((Button(confirm.confirm, confirmed, style="danger"),)),
+        summary=confirm.title,
+    )
+
+
 def review_message(
     campaign_id: int,
     title: str,
@@ -319,9 +334,7 @@ def review_message(
                         "Unassign all matching",
                         act(A.REVIEW_UNASSIGN, k=campaign_id, f=status, u=texter[0] if texter else None),
                         style="danger",
-                        confirm=Confirm(
-                            "Unassign?", "Every assigned contact matching goes back to the pool.", "Unassign"
-                        ),
+                        confirm=UNASSIGN_CONFIRM,
                     ),
                 )
             )

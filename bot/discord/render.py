@@ -4,7 +4,9 @@ Discord renders the neutral markup as it is. A message of one section and no con
 (at most 2,000 characters); anything else is one embed (description at most 4,096) coloured by its kind.
 Controls become action rows (5 buttons to a row, a select alone in its row, at most 5 rows). A button's
 ``custom_id`` is its action encoded (``Action.encode``, at most 100 characters); a select's options carry
-their actions as values, and a select of more than 25 options is paged over several selects (rows).
+their actions as values, and a select of more than 25 options is paged over several selects (rows). Selects
+beside sections that would need more than 5 rows (one per texter) become one select, paged, each option
+described by its section's first line.
 Every click comes back through ``on_interaction`` (``bot.discord.client``), so nothing is kept per message.
 """
 
@@ -15,6 +17,7 @@ from typing import Any
 
 import discord
 
+from bot.chat import markup
 from bot.chat import views as v
 from bot.chat.actions import Action
 
@@ -109,18 +112,42 @@ def _link_line(label: str, channel_id: str | None, tail: str) -> str:
     return (f"<#{channel_id}> {label}" if channel_id else label) + tail
 
 
+def _merged(message: v.Message) -> v.Select | None:
+    """When a select beside each section would pass Discord's 5 rows (a Manage… for each texter), one
+    select of them all (paged), each section's options described by its first line."""
+    beside = [p for p in message.parts if isinstance(p, v.Section) and isinstance(p.accessory, v.Select)]
+    others = sum(
+        isinstance(p, v.Controls) or (isinstance(p, v.Section) and isinstance(p.accessory, v.Button))
+        for p in message.parts
+    )
+    selects = [p.accessory for p in beside if isinstance(p.accessory, v.Select)]
+    if len(selects) + others <= MAX_ROWS or len({s.name for s in selects}) != 1:
+        return None
+    groups = tuple(
+        v.OptionGroup(markup.plain(section.text).split("\n")[0], select.options)
+        for section, select in zip(beside, selects, strict=True)
+    )
+    return v.Select(selects[0].name, selects[0].placeholder, groups)
+
+
 def render(message: v.Message) -> Rendered:
     """``message`` as content or an embed, with its controls as action rows (within Discord's limits)."""
     title = ""
     lines: list[str] = []
     rows: list[list[discord.ui.Item[Any]]] = []
+    merged, merged_shown = _merged(message), False
     for part in message.parts:
         if isinstance(part, v.Header):
             title = part.text
         elif isinstance(part, v.Section):
             lines.append(part.text)
-            if part.accessory is not None:
+            if part.accessory is None:
+                pass
+            elif merged is None or not isinstance(part.accessory, v.Select):
                 rows.extend(_rows([part.accessory]))
+            elif not merged_shown:
+                rows.extend(_rows([merged]))
+                merged_shown = True
         elif isinstance(part, v.Note):
             lines.append(f"-# {part.text}" if "\n" not in part.text else part.text)
         elif isinstance(part, v.Controls):
@@ -135,9 +162,16 @@ def render(message: v.Message) -> Rendered:
                 )
             )
     out = Rendered()
+    seen: set[str] = set()
     for number, row in enumerate(rows[:MAX_ROWS]):
         for item in row:
             item.row = number
+            if isinstance(item, discord.ui.Select):
+                # Discord refuses a message with one custom_id twice (a Manage… select per texter); a
+                # select's id only has to be unique: its options carry the actions.
+                if item.custom_id in seen:
+                    item.custom_id = f"{item.custom_id}|r{number}"[:100]
+                seen.add(item.custom_id)
             out.view.add_item(item)
     text = "\n".join(lines).strip()
     plain = len(message.parts) == 1 and isinstance(message.parts[0], v.Section) and not rows

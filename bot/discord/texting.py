@@ -50,6 +50,20 @@ async def _actor_or_say(bot: TextbankBot, interaction: discord.Interaction) -> A
         return None
 
 
+async def _refused_elsewhere(interaction: discord.Interaction, actor: Actor) -> bool:
+    """A click in another texter's conversation thread (anyone who can see a thread can click in it):
+    the clicker is told, ephemerally, and nothing else happens."""
+    bot: TextbankBot = interaction.client  # type: ignore[assignment]
+    refusal = await replies.refused_elsewhere(bot.chat, actor, _clicked(interaction))
+    if refusal is None:
+        return False
+    if interaction.response.is_done():
+        await interaction.followup.send(ephemeral=True, **render(refusal).kwargs())
+    else:
+        await interaction.response.send_message(ephemeral=True, **render(refusal).kwargs())
+    return True
+
+
 def register(bot: TextbankBot) -> None:
     chat = bot.chat
 
@@ -84,7 +98,7 @@ def register(bot: TextbankBot) -> None:
     on_answer(A.DONE_FOR_THE_DAY, lambda actor, a: texting.done_for_the_day(chat, actor, a.maybe_number("k")))
     on_answer(A.ADHOC_SEND, lambda actor, a: adhoc.send(chat, actor, a))
     on_answer(A.RELEASE_TEXTER, lambda actor, a: admin.release_texter(chat, actor, a))
-    on_answer(A.REVIEW_UNASSIGN, lambda actor, a: admin.review_unassign(chat, actor, a))
+    on_answer(A.REVIEW_UNASSIGN, lambda actor, a: admin.review_unassign_asked(chat, actor, a))
 
     def on_threads(name: str, flow: Callable[[Actor, Action], Awaitable[None]]) -> None:
         """Send Replies or Open: the threads (and what is said) come where conversations go; the clicked
@@ -108,7 +122,7 @@ def register(bot: TextbankBot) -> None:
             await interaction.response.defer()
             where = _clicked(interaction)
             actor = await _actor_or_say(bot, interaction)
-            if actor is not None and where is not None:
+            if actor is not None and where is not None and not await _refused_elsewhere(interaction, actor):
                 await flow(actor, action, where)
 
         bot.handlers[name] = handle
@@ -122,12 +136,13 @@ def register(bot: TextbankBot) -> None:
         if interaction.type == discord.InteractionType.modal_submit:
             await interaction.response.defer()
             actor = await _actor_or_say(bot, interaction)
-            if actor is not None:
+            if actor is not None and not await _refused_elsewhere(interaction, actor):
                 body = submitted_fields(data).get("body", "")
                 await replies.edited(chat, actor, action, body, _clicked(interaction))
             return
         actor = await bot.actor(interaction)
-        await interaction.response.send_modal(FormModal(await replies.edit_form(chat, actor, action)))
+        if not await _refused_elsewhere(interaction, actor):
+            await interaction.response.send_modal(FormModal(await replies.edit_form(chat, actor, action)))
 
     bot.handlers[A.REPLY_EDIT] = edit
 

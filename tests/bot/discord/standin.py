@@ -9,7 +9,8 @@ the file parts of a multipart upload too). JSON is answered with the header exac
 The gateway answers HELLO, heartbeat ACKs, and IDENTIFY with READY and one GUILD_CREATE; tests then
 ``dispatch`` events (``INTERACTION_CREATE`` built by ``slash``/``click``/``submit``/``autocomplete``,
 ``MESSAGE_CREATE`` by ``typed``) to every connected bot. ``rate_limit(path, times, retry_after)`` answers
-the next calls on a path with 429 and ``retry_after`` (discord.py waits and retries).
+the next calls on a path with 429 and ``retry_after`` (discord.py waits and retries). A message whose
+components break Discord's rules (``component_problems``) is answered 400, as Discord answers it.
 """
 
 from __future__ import annotations
@@ -225,6 +226,13 @@ class DiscordStandIn:
             ("/interactions/", "/webhooks/")
         ):
             return self._json({"message": "401: Unauthorized", "code": 0}, status=401)
+        invalid = component_problems(call.data() if isinstance(call.body, dict) else {})
+        if invalid:  # what Discord answers a message whose components break its rules
+            errors = {
+                "components": {"_errors": [{"code": "COMPONENT_INVALID", "message": m} for m in invalid]}
+            }
+            call.response = {"message": "Invalid Form Body", "code": 50035, "errors": errors}
+            return self._json(call.response, status=400)
         for method, pattern, handler in self._routes():
             match = re.fullmatch(pattern, path)
             if match and method == request.method:
@@ -641,14 +649,21 @@ class DiscordStandIn:
         return await self.interact(3, user_id, data, channel_id=int(message["channel_id"]), message=message)
 
     async def submit(
-        self, user_id: int, custom_id: str, fields: dict[str, str], channel_id: int = CHANNEL_ID
+        self,
+        user_id: int,
+        custom_id: str,
+        fields: dict[str, str],
+        channel_id: int = CHANNEL_ID,
+        message: dict[str, Any] | None = None,
     ) -> str:
+        """A submitted modal; ``message``: the one whose button opened it (Discord sends it along)."""
         rows = [
             {"type": 1, "components": [{"type": 4, "custom_id": k, "value": v}]} for k, v in fields.items()
         ]
-        return await self.interact(
-            5, user_id, {"custom_id": custom_id, "components": rows}, channel_id=channel_id
-        )
+        if message is not None:
+            channel_id = int(message["channel_id"])
+        data = {"custom_id": custom_id, "components": rows}
+        return await self.interact(5, user_id, data, channel_id=channel_id, message=message)
 
     async def typed(self, user_id: int, channel_id: int, content: str) -> dict[str, Any]:
         """A member types ``content`` into a channel (a thread): MESSAGE_CREATE."""
@@ -664,6 +679,28 @@ class DiscordStandIn:
         if message_id is None:
             raise AssertionError(f"{call.method} {call.path} made no message")
         return self.messages[int(message_id)]
+
+
+def component_problems(message: dict[str, Any]) -> list[str]:
+    """Discord's rules for a message's components: at most 5 rows of at most 5 (a select alone in its
+    row), a ``custom_id`` of at most 100 characters and unique in the message, at most 25 options."""
+    rows = message.get("components") or []
+    problems = [f"{len(rows)} rows"] if len(rows) > 5 else []
+    seen: set[str] = set()
+    for row in rows:
+        items = row.get("components") or []
+        if len(items) > 5 or (len(items) > 1 and any(c.get("type") != 2 for c in items)):
+            problems.append(f"a row of {[c.get('type') for c in items]}")
+        for item in items:
+            custom_id = item.get("custom_id")
+            if custom_id is None:
+                continue
+            if custom_id in seen or len(custom_id) > 100:
+                problems.append(f"custom_id {custom_id!r} repeated or too long")
+            seen.add(custom_id)
+            if len(item.get("options") or []) > 25:
+                problems.append(f"{len(item['options'])} options in {custom_id!r}")
+    return problems
 
 
 def _option(name: str, value: Any) -> dict[str, Any]:

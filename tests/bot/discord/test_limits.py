@@ -24,13 +24,13 @@ from tests.bot.discord.test_texting import ask, click
 from tests.bot.slack.test_admin import CAMPAIGN_YAML
 
 
-async def launched(db: Database, api: DiscordStandIn, tmp_path: Path) -> None:
+async def launched(db: Database, api: DiscordStandIn, tmp_path: Path, script: str = CAMPAIGN_YAML) -> None:
     """The owner enters first (owns the organization); a launched campaign with two contacts."""
     await ask(api, OWNER_ID, "help")
     with db.session() as session:
         org = orgs.default_organization(session)
         operator = orgs.command_line_user(session, org, "tests")
-        campaign, _ = campaign_yaml.apply_campaign_yaml(session, org.id, CAMPAIGN_YAML, actor=operator)
+        campaign, _ = campaign_yaml.apply_campaign_yaml(session, org.id, script, actor=operator)
         campaign_id = campaign.id
     csv = tmp_path / "contacts.csv"
     csv.write_text("first name,cell\nAnn,+12125550101\nBob,+12125550102\n")
