@@ -79,7 +79,7 @@ def _selects(select: v.Select) -> list[discord.ui.Select[Any]]:
         ]
         out.append(
             discord.ui.Select(
-                custom_id=f"{SELECT_PREFIX}{select.name}|{number}"[:100],
+                custom_id=f"{SELECT_PREFIX}{select.name}"[:90],  # render() adds the row
                 placeholder=placeholder[:150],
                 options=choices or [discord.SelectOption(label="-", value="-")],
                 disabled=not choices,
@@ -138,6 +138,10 @@ def render(message: v.Message) -> Rendered:
     for number, row in enumerate(rows[:MAX_ROWS]):
         for item in row:
             item.row = number
+            if isinstance(item, discord.ui.Select):
+                # Discord refuses a message whose components share a custom_id, and a list (the
+                # texters, one menu each) holds several selects of one action: the row tells them apart.
+                item.custom_id = f"{item.custom_id}|{number}"
             out.view.add_item(item)
     text = "\n".join(lines).strip()
     plain = len(message.parts) == 1 and isinstance(message.parts[0], v.Section) and not rows

@@ -19,6 +19,7 @@ import itertools
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -225,6 +226,14 @@ class DiscordStandIn:
             ("/interactions/", "/webhooks/")
         ):
             return self._json({"message": "401: Unauthorized", "code": 0}, status=401)
+        duplicated = _duplicated_custom_ids(body)
+        if duplicated:  # as Discord answers: the message is refused, nothing is posted
+            error = {
+                "code": "COMPONENT_CUSTOM_ID_DUPLICATED",
+                "message": "Component custom id cannot be duplicated",
+            }
+            errors = {"components": {"_errors": [error]}, "custom_ids": duplicated}
+            return self._json({"code": 50035, "message": "Invalid Form Body", "errors": errors}, status=400)
         for method, pattern, handler in self._routes():
             match = re.fullmatch(pattern, path)
             if match and method == request.method:
@@ -664,6 +673,20 @@ class DiscordStandIn:
         if message_id is None:
             raise AssertionError(f"{call.method} {call.path} made no message")
         return self.messages[int(message_id)]
+
+
+def _duplicated_custom_ids(body: Any) -> list[str]:
+    """The custom_ids used twice in a message's (or an interaction answer's) components."""
+    if not isinstance(body, dict):
+        return []
+    message = body.get("data") if isinstance(body.get("data"), dict) else body
+    ids = [
+        str(c["custom_id"])
+        for row in message.get("components") or []
+        for c in row.get("components") or []
+        if "custom_id" in c
+    ]
+    return sorted(i for i, n in Counter(ids).items() if n > 1)
 
 
 def _option(name: str, value: Any) -> dict[str, Any]:
