@@ -268,6 +268,27 @@ async def answer_on_discord(w: Mixed, first: str) -> str:
     return thread
 
 
+async def open_reminded_replies(w: Mixed) -> None:
+    """Each texter clicks their reminder's "Open them": told of the one conversation to answer, at home."""
+    reminder = next(
+        c
+        for c in w.slack.of("chat.postMessage")
+        if c.body.get("channel") == "D" + SAM and "has waited" in c.text_dump()
+    )
+    opener = element(reminder.blocks, "tb_start_replies")
+    assert opener is not None, reminder.blocks
+    await w.click(SAM, {"action_id": "tb_start_replies", "value": opener["value"]}, channel_id="D" + SAM)
+    await w.slack.wait_for(
+        "chat.postMessage",
+        lambda c: c.body.get("channel") == "D" + SAM and "1 conversation to answer" in c.text_dump(),
+    )
+    reminded = w.discord.message(next(c for c in w.discord_posts(DEE_DM) if "has waited" in c.text))
+    (opens,) = [c for row in reminded["components"] for c in row["components"] if c["label"] == "Open them"]
+    await w.discord.click(DEE, reminded, opens["custom_id"])  # said in her DM, not as the click's answer
+    opened = "1 conversation to answer"
+    await w.discord.wait_for(lambda s: any(opened in c.text for c in w.discord_posts(DEE_DM)))
+
+
 async def release_from_slack(w: Mixed, name: str) -> None:
     """The Slack admin's texter list: Release unsent… for ``name``, confirmed in its modal."""
     await w.command(ADMIN, "texters Mixed")
@@ -354,6 +375,8 @@ async def test_a_slack_texter_and_a_discord_texter_share_one_campaign(mixed: Mix
     assert sum("has waited for your answer" in c.text for c in w.discord_posts(DEE_DM)) == 1
     assert any("1 reply in *Mixed* has waited" in d for d in w.slack_dm(SAM))
     assert any("1 reply in **Mixed** has waited" in c.text for c in w.discord_posts(DEE_DM))
+    # Its "Open them" brings each texter's waiting reply up where they text.
+    await open_reminded_replies(w)
 
     # An admin on each platform releases the other platform's texter's unsent text: each hears it at home.
     await release_from_slack(w, "Dee Discord")
@@ -367,6 +390,12 @@ async def test_a_slack_texter_and_a_discord_texter_share_one_campaign(mixed: Mix
     )
     assert not any("released" in d for d in w.slack_dm(ADMIN))
 
+    # Done for the Day on each platform gives the texter's waiting reply back, said where they are.
+    await w.command(SAM, "done")
+    await w.slack.wait_for("respond", lambda c: "1 unhandled reply went back" in c.text_dump())
+    dee_done = await ask(w.discord, DEE, "done")
+    assert "1 unhandled reply went back" in dee_done.text, dee_done.text
+
     # Stats, review and export count both texters' work, from either platform's admin.
     await w.command(ADMIN, "stats Mixed")
     stats = await w.slack.wait_for("respond", lambda c: "Needs first message" in c.text_dump())
@@ -378,7 +407,7 @@ async def test_a_slack_texter_and_a_discord_texter_share_one_campaign(mixed: Mix
         assert "Needs response: 2" in counts and "Conversations: 2" in counts, counts
     review = await ask(w.discord, OWNER_ID, "review", options={"campaign": "Mixed", "status": "all"})
     assert "Sam Slack" in review.text and "Dee Discord" in review.text, review.text
-    await w.command(ADMIN, "review Mixed needs-response")
+    await w.command(ADMIN, "review Mixed convo")
     slack_review = await w.slack.wait_for("respond", lambda c: "Review of Mixed" in c.text_dump())
     assert "Sam Slack" in slack_review.text_dump() and "Dee Discord" in slack_review.text_dump()
 
@@ -389,6 +418,7 @@ async def test_a_slack_texter_and_a_discord_texter_share_one_campaign(mixed: Mix
         rows = list(csv.DictReader(io.StringIO(data.decode())))
         assert len(rows) == CONTACTS
         by_texter = Counter(r["texter name"] for r in rows)
-        assert by_texter["Sam Slack"] == by_texter["Dee Discord"] == 2 * BATCH - 1, by_texter
+        # Each kept what they texted but the unsent text an admin released and the reply they gave back.
+        assert by_texter["Sam Slack"] == by_texter["Dee Discord"] == 2 * BATCH - 2, by_texter
     await w.sender.drain()
     assert len(w.twilio.messages()) == 2 * SENDS + 2  # nothing sent twice, nothing extra
