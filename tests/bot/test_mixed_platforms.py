@@ -422,3 +422,78 @@ async def test_a_slack_texter_and_a_discord_texter_share_one_campaign(mixed: Mix
         assert by_texter["Sam Slack"] == by_texter["Dee Discord"] == 2 * BATCH - 2, by_texter
     await w.sender.drain()
     assert len(w.twilio.messages()) == 2 * SENDS + 2  # nothing sent twice, nothing extra
+
+
+async def test_a_discord_texters_escalation_reaches_the_admins_of_both_platforms(mixed: Mixed) -> None:
+    w = mixed
+    await connect(w)
+    await launch_and_join(w)
+    assert await asyncio.gather(slack_texting(w, 1), discord_texting(w, 1)) == [1, 1]
+    await asyncio.to_thread(w.twilio.wait_for, 2)
+    (cell, first) = next((c, f) for c, f, status in holdings(w)["discord"] if status == "messaged")
+    assert await w.twilio_inbound(cell, f"who is this, {first}?", "SM" + "e" * 32) == 200
+
+    # Dee escalates from her thread's menu: the Slack admin and the Discord owner (both admins of the
+    # organization) get the conversation where each of them is.
+    api = w.discord
+    dee_thread = await api.wait_for(
+        lambda s: next(
+            (
+                str(t.response["id"])
+                for t in s.find("POST", rf"/channels/{CHANNEL_ID}/threads")
+                if any(f"who is this, {first}?" in c.text for c in w.discord_posts(t.response["id"]))
+            ),
+            None,
+        )
+    )
+    control = await api.wait_for(
+        lambda s: next(
+            (m for m in map(s.message, reversed(w.discord_posts(dee_thread))) if m["components"]), None
+        )
+    )
+    menu = control_select(control, "more")
+    escalate = next(o for o in menu["options"] if o["label"] == "Escalate to an admin")
+    threads_before = len(api.find("POST", rf"/channels/{CHANNEL_ID}/threads"))
+    await api.click(DEE, control, menu["custom_id"], values=[escalate["value"]])
+
+    slack_copy = await w.slack.wait_for(
+        "chat.postMessage",
+        lambda c: c.body.get("channel") == "D" + ADMIN and f"who is this, {first}?" in c.text_dump(),
+    )
+    assert slack_copy.body.get("thread_ts")
+    await api.wait_call("PUT", rf"/channels/\d+/thread-members/{OWNER_ID}")
+    owner_thread = str(api.find("POST", rf"/channels/{CHANNEL_ID}/threads")[threads_before].response["id"])
+    assert owner_thread != dee_thread
+    await api.wait_for(
+        lambda s: any(f"who is this, {first}?" in c.text for c in w.discord_posts(owner_thread))
+    )
+    assert not any(f"who is this, {first}?" in d for d in w.slack_dm(SAM))
+
+    # The Slack admin answers it from Slack: the contact gets that text once.
+    control = await w.slack.wait_for(
+        "chat.postMessage",
+        lambda c: c.body.get("thread_ts") == slack_copy.body["thread_ts"] and element(c.blocks, "tb_answer"),
+    )
+    yes = next(o for o in element(control.blocks, "tb_answer")["options"] if o["text"]["text"] == "Yes")
+    where = {"channel_id": "D" + ADMIN, "message_ts": "ctl-admin", "thread_ts": slack_copy.body["thread_ts"]}
+    await w.click(ADMIN, {"action_id": "tb_answer", "type": "static_select", "selected_option": yes}, **where)
+    filled = await w.slack.wait_for(
+        "chat.update", lambda c: c.body.get("ts") == "ctl-admin" and element(c.blocks, "tb_reply_send")
+    )
+    send = element(filled.blocks, "tb_reply_send")
+    await w.click(ADMIN, {"action_id": "tb_reply_send", "value": send["value"]}, **where)
+    *_, answer = await asyncio.to_thread(w.twilio.wait_for, 3)
+    assert (answer.field("To"), answer.field("Body")) == (cell, f"Great, thanks {first}!")
+    # The Discord owner's thread of the same conversation shows that answer, her controls anew below it,
+    # before she could send it a second time.
+    answered = f"Great, thanks {first}!"
+
+    def controls_below_the_answer(s: DiscordStandIn) -> bool:
+        posted = [s.message(c) for c in w.discord_posts(owner_thread)]
+        lines = [i for i, m in enumerate(posted) if answered in (m["content"] or "")]
+        return bool(lines) and posted[-1]["components"] != [] and lines[-1] < len(posted) - 1
+
+    await api.wait_for(controls_below_the_answer)
+    assert not any(answered in c.text for c in w.discord_posts(dee_thread))  # no longer hers
+    await w.sender.drain()
+    assert len(w.twilio.messages()) == 3
