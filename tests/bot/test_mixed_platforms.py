@@ -183,9 +183,9 @@ async def connect(w: Mixed) -> None:
     assert set(links) == {"slack", "discord"} and links["slack"] == links["discord"], links
 
 
-async def launch_and_join(w: Mixed) -> None:
+async def launch_and_join(w: Mixed, campaign_yaml: str = CAMPAIGN_YAML) -> None:
     """The Slack admin sets the campaign up; join messages on both platforms; both texters join."""
-    await w.launch(ADMIN, "Mixed", CAMPAIGN_YAML, CSV, CONTACTS)
+    await w.launch(ADMIN, "Mixed", campaign_yaml, CSV, CONTACTS)
 
     # The Discord owner (an admin of the organization now) sees the Slack admin's campaign.
     chosen = await ask(w.discord, OWNER_ID, "threads", "channel")
@@ -237,14 +237,15 @@ async def answer_on_slack(w: Mixed, first: str) -> None:
     await w.click(SAM, {"action_id": "tb_reply_send", "value": send["value"]}, **where)
 
 
-async def answer_on_discord(w: Mixed, first: str) -> str:
-    """Dee picks "Yes" in the reply's private thread and clicks Send; returns the thread's id."""
+async def answer_on_discord(w: Mixed, first: str, reply: str = "") -> str:
+    """Dee picks "Yes" in the private thread holding ``reply`` and clicks Send; returns the thread's id."""
     api = w.discord
+    reply = reply or f"yes from {first}"
 
     def thread_with_reply(s: DiscordStandIn) -> str | None:
         for created in s.find("POST", rf"/channels/{CHANNEL_ID}/threads"):
             thread = str(created.response["id"])
-            if any(f"yes from {first}" in c.text for c in w.discord_posts(thread)):
+            if any(reply in c.text for c in w.discord_posts(thread)):
                 return thread
         return None
 
@@ -497,3 +498,50 @@ async def test_a_discord_texters_escalation_reaches_the_admins_of_both_platforms
     assert not any(answered in c.text for c in w.discord_posts(dee_thread))  # no longer hers
     await w.sender.drain()
     assert len(w.twilio.messages()) == 3
+
+
+async def test_a_reply_given_back_on_slack_is_taken_and_answered_on_discord(mixed: Mixed) -> None:
+    w = mixed
+    await connect(w)
+    dynamic_replies = CAMPAIGN_YAML.replace(
+        "  dynamic_initials: true\n", "  dynamic_initials: true\n  dynamic_replies: true\n"
+    )
+    await launch_and_join(w, dynamic_replies)
+    assert await asyncio.gather(slack_texting(w, 1), discord_texting(w, 1)) == [1, 1]
+    await asyncio.to_thread(w.twilio.wait_for, 2)
+    (cell, first) = next((c, f) for c, f, status in holdings(w)["slack"] if status == "messaged")
+    assert await w.twilio_inbound(cell, f"tell me more, {first}", "SM" + "f" * 32) == 200
+    await w.slack.wait_for(
+        "chat.postMessage",
+        lambda c: c.body.get("channel") == "D" + SAM and f"tell me more, {first}" in c.text_dump(),
+    )
+    # Sam is done for the day: the reply goes back to the pool, and Dee takes it from a replies join
+    # message in Discord: its thread opens there with the whole conversation.
+    await w.command(SAM, "done")
+    await w.slack.wait_for("respond", lambda c: "1 unhandled reply went back" in c.text_dump())
+    await ask(w.discord, OWNER_ID, "link", "replies", options={"campaign": "Mixed"})
+    join = w.discord.message(w.discord_posts(CHANNEL_ID)[-1])
+    await click(w.discord, DEE, join, "Join")
+    api = w.discord
+
+    def thread_of(text: str) -> str | None:
+        for created in api.find("POST", rf"/channels/{CHANNEL_ID}/threads"):
+            if any(text in c.text for c in w.discord_posts(created.response["id"])):
+                return str(created.response["id"])
+        return None
+
+    thread = await api.wait_for(lambda s: thread_of(f"tell me more, {first}"))
+    await api.wait_call("PUT", rf"/channels/{thread}/thread-members/{DEE}")
+    assert any(f"Hi {first}, it's Sam Slack" in c.text for c in w.discord_posts(thread))  # Sam's first text
+
+    # The contact's next text goes to Dee on Discord, not to Sam's old Slack thread.
+    slack_posts = len(w.slack.of("chat.postMessage"))
+    assert await w.twilio_inbound(cell, f"still there, {first}?", "SM" + "9" * 32) == 200
+    await api.wait_for(lambda s: any(f"still there, {first}?" in c.text for c in w.discord_posts(thread)))
+    answered = await answer_on_discord(w, first, f"still there, {first}?")
+    assert answered == thread
+    *_, sent = await asyncio.to_thread(w.twilio.wait_for, 3)
+    assert (sent.field("To"), sent.field("Body")) == (cell, f"Great, thanks {first}!")
+    assert not any(
+        f"still there, {first}?" in c.text_dump() for c in w.slack.of("chat.postMessage")[slack_posts:]
+    )
