@@ -6,11 +6,11 @@ its 15 minutes is hopeless. Only its SHA-256 is stored. It is used once: the red
 used_at IS NULL`` matches for one redeemer only. Wrong, used and expired codes are refused with the reason.
 
 The redeemer's workspace has usually entered an organization already (``core.orgs.enter_workspace_user``
-links a new workspace to the default organization, and a first admin needs one to be an admin). If that
-organization holds nothing yet (no campaigns, contacts, opt-outs, teams or tags) it is folded into the
-code's organization: its workspace links and users move over, its owners becoming admins (the code's
-organization keeps its owner), and it is deleted. If it holds data it is refused: nothing is merged
-silently. A workspace already in the code's organization is told so.
+gives a workspace arriving after another one an organization of its own, and a first admin needs one to
+be an admin). If that organization holds nothing yet (no campaigns, contacts, opt-outs, teams or tags)
+it is folded into the code's organization: its workspace links and users move over, its owners becoming
+admins (the code's organization keeps its owner), and it is deleted. If it holds data it is refused:
+nothing is merged silently. A workspace already in the code's organization is told so.
 """
 
 from __future__ import annotations

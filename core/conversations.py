@@ -589,7 +589,25 @@ def send_reply(
     message = queue_outbound(session, contact, body, user_id=user.id, campaign=campaign, now=now)
     contact.status = "convo"
     session.flush()
+    if contact.escalated:
+        _tell_other_holders(session, user, contact, campaign)
     return SendResult(True, None, message.id)
+
+
+def _tell_other_holders(session: Session, user: User, contact: Contact, campaign: Campaign) -> None:
+    """An escalated conversation has several holders (the admins, or a team), each with a thread of it,
+    perhaps on different platforms: one's answer is an ``answered`` notice to the others, so their threads
+    show it (and redraw their controls) before any of them sends the same answer again."""
+    others = set(holders(session, campaign.organization_id, contact.escalated_team_id).user_ids) - {user.id}
+    for recipient in sorted(others):
+        add_notice(
+            session,
+            user_id=recipient,
+            kind="answered",
+            contact_id=contact.id,
+            campaign_id=campaign.id,
+            payload={"by": user.name},
+        )
 
 
 def _canned(session: Session, campaign: Campaign, contact: Contact, user: User) -> list[CannedReply]:

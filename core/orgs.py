@@ -193,6 +193,25 @@ def newcomer_role(session: Session, org_id: int, *, platform_admin: bool, platfo
     return "texter"
 
 
+def _organization_for_new_workspace(session: Session, name: str) -> Organization:
+    """Where a workspace entering for the first time goes: the default organization while no chat
+    workspace is linked to it (a fresh install, or one set up from the command line), else an
+    organization of its own.
+
+    Anyone can add a public Discord bot to their server (or install a Slack app in theirs): that alone
+    must not make them part of, let alone an admin of, an organization that is already in use. Their own
+    organization joins another only with a connect code (``core.connect``), which folds it in while empty.
+    """
+    org = default_organization(session, name)
+    in_use = exists().where(WorkspaceLink.organization_id == org.id, WorkspaceLink.platform != CLI_PLATFORM)
+    if not session.scalar(select(in_use)):
+        return org
+    own = Organization(name=name, optout_phrases=[])
+    session.add(own)
+    session.flush()
+    return own
+
+
 def enter_workspace_user(
     session: Session,
     *,
@@ -205,15 +224,16 @@ def enter_workspace_user(
 ) -> User:
     """The user behind a chat identity, as they use textbank: the one call an adapter makes per person.
 
-    A workspace not linked yet is linked to the default organization. A newcomer's role is
-    ``newcomer_role``'s. Someone already known who has since become a workspace admin/owner on their
-    platform (``platform_admin``) is promoted from texter to admin; nobody is ever demoted here (an admin
-    does that with ``set_role``). A changed display name is recorded.
+    A workspace not linked yet is linked to the default organization while that one has no chat
+    workspace, else to a new organization of its own (``/textbank connect`` joins it to another). A
+    newcomer's role is ``newcomer_role``'s. Someone already known who has since become a workspace
+    admin/owner on their platform (``platform_admin``) is promoted from texter to admin; nobody is ever
+    demoted here (an admin does that with ``set_role``). A changed display name is recorded.
     """
     serialize_entries(session)
     org = organization_for_workspace(session, platform, workspace_id)
     if org is None:
-        org = default_organization(session, org_name)
+        org = _organization_for_new_workspace(session, org_name)
         link_workspace(session, org, platform, workspace_id)
     if find_identity(session, platform, workspace_id, platform_user_id) is not None:
         user = ensure_user(

@@ -37,10 +37,10 @@ from bot.chat.threads import ThreadBusy, Threads
 from core import notices
 
 log = logging.getLogger("textbank.chat.relay")
-THREAD_KINDS = ("reply", "optout", "escalated", "failed")
+THREAD_KINDS = ("reply", "optout", "escalated", "failed", "answered")
 # Thread notices that need nothing but the thread brought up to date (plus a DM for an escalation): a run of
 # them in a conversation's queue is handled by one sync.
-SYNC_KINDS = ("reply", "optout", "escalated")
+SYNC_KINDS = ("reply", "optout", "escalated", "answered")
 REQUEUE_EVERY = 60.0
 MAX_RETRY_DELAY = 60.0
 

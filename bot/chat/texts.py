@@ -245,7 +245,11 @@ def texters_message(campaign_id: int, title: str, rows: Sequence[TexterCounts]) 
             choices.append(
                 Option("Release unsent…", act(A.TEXTER_MENU, k=campaign_id, u=row.user_id, x="release"))
             )
-        parts.append(Section(text, Select(A.TEXTER_MENU, "Manage…", (OptionGroup("", tuple(choices)),))))
+        parts.append(
+            Section(
+                text, Select(A.TEXTER_MENU, f"Manage {row.name[:60]}…", (OptionGroup("", tuple(choices)),))
+            )
+        )
     if len(rows) > MAX_LISTED:
         parts.append(Note(f"… and {len(rows) - MAX_LISTED} more"))
     return _msg("info", *parts, summary=f"Texters of {title}")

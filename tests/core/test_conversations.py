@@ -374,6 +374,27 @@ def test_escalate_to_admins_and_unknown_team(world, org_id):
     assert _view(db, ada.id, contacts[0].id).cell == contacts[0].cell  # admins see the whole number
 
 
+def test_an_answer_to_an_escalated_conversation_is_told_to_its_other_holders(world, org_id):
+    db, _campaign, tess, contacts = world
+    with db.session() as s:
+        ada, olive = make_admin(s, org_id, "Ada"), make_admin(s, org_id, "Olive")
+        conv.escalate(s, s.get(User, tess.id), contacts[0].id)
+    with db.session() as s:
+        sent = conv.send_reply(
+            s, s.get(User, ada.id), contacts[0].id, "We'll call you", "needs_response", LATER
+        )
+        assert sent.sent
+    with db.read() as s:
+        told = s.execute(select(Notice.user_id, Notice.contact_id).where(Notice.kind == "answered")).all()
+    assert [tuple(row) for row in told] == [(olive.id, contacts[0].id)]  # not Ada, not Tess
+    with db.session() as s:  # an ordinary conversation has one holder: nobody else to tell
+        assert conv.send_reply(
+            s, s.get(User, tess.id), contacts[1].id, "Thanks!", "needs_response", LATER
+        ).sent
+    with db.read() as s:
+        assert s.scalar(select(func.count()).where(Notice.kind == "answered")) == 1
+
+
 def test_tag_of_another_organization_is_not_found(world):
     db, _campaign, tess, contacts = world
     with db.session() as s:

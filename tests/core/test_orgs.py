@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from core import orgs
+from core import connect, orgs
 from storage import Database
 from storage.models import Organization, User, WorkspaceLink
 from tests.core.factories import make_admin, make_org
@@ -48,13 +48,18 @@ def test_a_workspace_admin_arriving_first_is_the_owner(db: Database) -> None:
     assert enter(db, "U1").role == "texter"
 
 
-def test_a_second_workspace_does_not_get_an_owner_when_the_organization_has_admins(db: Database) -> None:
-    assert enter(db, "U1", workspace="T1").role == "owner"
-    # The same default organization, reached from another workspace: nobody there takes it over.
-    assert enter(db, "V1", workspace="T2").role == "texter"
-    assert enter(db, "V2", workspace="T2", admin=True).role == "admin"
+def test_a_second_workspace_gets_an_organization_of_its_own(db: Database) -> None:
+    first = enter(db, "U1", workspace="T1")
+    assert first.role == "owner"
+    # Installing the app elsewhere joins nobody's organization: that takes a connect code.
+    other = enter(db, "V1", workspace="T2")
+    assert other.role == "owner" and other.organization_id != first.organization_id
+    assert enter(db, "V2", workspace="T2", admin=True).organization_id == other.organization_id
+    assert enter(db, "U2", workspace="T1").organization_id == first.organization_id
     with db.read() as session:
-        assert session.scalar(select(func.count()).where(User.role == "owner")) == 1
+        assert session.scalar(select(func.count()).select_from(Organization)) == 2
+        owners = session.scalars(select(User.organization_id).where(User.role == "owner")).all()
+    assert sorted(owners) == sorted([first.organization_id, other.organization_id])
 
 
 def test_an_admin_from_another_platform_blocks_the_fallback(db: Database) -> None:
@@ -140,7 +145,28 @@ def test_on_discord_the_first_guild_admin_owns_and_plain_members_are_texters(db:
     assert tuple(link) == ("discord", "G1")
 
 
-def test_a_guild_joining_an_organization_with_slack_admins_gets_admins_not_an_owner(db: Database) -> None:
-    assert enter(db, "USLACK", admin=True).role == "owner"
+def test_a_guild_joins_an_organization_in_use_only_with_a_connect_code(db: Database) -> None:
+    slack_owner = enter(db, "USLACK", admin=True)
+    assert slack_owner.role == "owner"
+    guild_owner = enter(db, "DADMIN", admin=True, workspace="G1", platform="discord")
+    member = enter(db, "DMEMBER", workspace="G1", platform="discord")
+    assert guild_owner.role == "owner" and member.role == "texter"
+    assert guild_owner.organization_id == member.organization_id != slack_owner.organization_id
+
+    with db.session() as session:
+        issued = connect.create_connect_code(
+            session, orgs.get_user(session, slack_owner.id), platform="slack"
+        )
+        connect.redeem_connect_code(
+            session,
+            orgs.get_user(session, guild_owner.id),
+            issued.code,
+            platform="discord",
+            workspace_id="G1",
+        )
+    # Folded in: the guild's owner is an admin of the Slack workspace's organization, its members texters.
     assert enter(db, "DADMIN", admin=True, workspace="G1", platform="discord").role == "admin"
-    assert enter(db, "DMEMBER", workspace="G1", platform="discord").role == "texter"
+    moved = enter(db, "DMEMBER", workspace="G1", platform="discord")
+    assert moved.role == "texter" and moved.organization_id == slack_owner.organization_id
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Organization)) == 1

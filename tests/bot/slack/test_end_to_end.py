@@ -78,6 +78,21 @@ class World:
             == 200
         )
 
+    async def launch(self, admin: str, title: str, campaign_yaml: str, contacts_csv: str, count: int) -> None:
+        """The admin applies the campaign file and uploads the contacts (Slack modals), then launches."""
+        views = len(self.slack.of("views.open"))
+        await self.command(admin, "campaign apply")
+        await self.slack.wait_count("views.open", views + 1)
+        await self.submit_file(admin, "campaign.yaml", campaign_yaml.encode())
+        await self.slack.wait_for("chat.postMessage", lambda c: "Created" in c.text_dump())
+        await self.command(admin, f'contacts "{title}"')
+        await self.slack.wait_count("views.open", views + 2)
+        await self.submit_file(admin, "contacts.csv", contacts_csv.encode())
+        imported = f"Imported *{count}*"
+        await self.slack.wait_for("chat.update", lambda c: imported in c.text_dump(), timeout=120)
+        await self.command(admin, f'launch "{title}"')
+        await self.slack.wait_for("respond", lambda c: "is launched" in c.text_dump())
+
     async def twilio_inbound(self, cell: str, body: str, sid: str) -> int:
         fields = {
             "MessageSid": sid,
@@ -185,16 +200,7 @@ async def text_until_done(w: World, user: str, card_ts: str) -> int:
 
 async def test_a_campaign_from_yaml_to_replies(world: World) -> None:
     w = world
-    await w.command(ADMIN, "campaign apply")
-    await w.slack.wait_for("views.open")
-    await w.submit_file(ADMIN, "campaign.yaml", CAMPAIGN_YAML.encode())
-    await w.slack.wait_for("chat.postMessage", lambda c: "Created" in c.text_dump())
-    await w.command(ADMIN, 'contacts "Test Drive"')
-    await w.slack.wait_count("views.open", 2)
-    await w.submit_file(ADMIN, "contacts.csv", CONTACTS.encode())
-    await w.slack.wait_for("chat.update", lambda c: "Imported *6*" in c.text_dump())
-    await w.command(ADMIN, 'launch "Test Drive"')
-    await w.slack.wait_for("respond", lambda c: "is launched" in c.text_dump())
+    await w.launch(ADMIN, "Test Drive", CAMPAIGN_YAML, CONTACTS, 6)
     await w.command(ADMIN, 'link initials "Test Drive"', channel="C0VOL")
     join = await w.slack.wait_for("chat.postMessage", lambda c: c.body.get("channel") == "C0VOL")
     token_value = join.blocks[1]["elements"][0]["value"]
