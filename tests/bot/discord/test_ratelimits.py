@@ -10,7 +10,6 @@ from bot.chat import texts
 from bot.chat.surface import Place
 from bot.discord.component import DiscordComponent
 from bot.discord.surface import DiscordSurface
-from tests.bot.discord.conftest import TEXTER
 from tests.bot.discord.ratelimits import RateLimits, RouteLimit
 from tests.bot.discord.standin import CHANNEL_ID, DiscordStandIn
 
@@ -65,22 +64,23 @@ async def test_unpaced_the_same_burst_meets_429s_and_discord_py_retries_them(
     assert discord_api.ratelimits.refusals > 0
 
 
-async def test_threads_opened_at_once_all_open_within_the_channels_bucket(
+async def test_threads_created_at_once_all_open_within_the_channels_bucket(
     bot: DiscordComponent, discord_api: DiscordStandIn
 ) -> None:
+    """discord.py reads the modelled bucket's headers and waits its turn: each thread created once."""
     thread_route = RouteLimit("POST", r"/channels/(\d+)/threads", 2, 0.5)
     discord_api.ratelimits = RateLimits([thread_route], global_per_second=None)
-
-    async def channel(_user: str) -> str:
-        return str(CHANNEL_ID)
-
-    surface = DiscordSurface(bot.bot, channel)
-    parents = [texts.refusal(f"conversation {n}") for n in range(5)]
-    opened = await asyncio.gather(*(surface.open_thread(str(TEXTER), parent) for parent in parents))
-    threads = {place.channel_id for place, _ in opened}
-    assert len(threads) == 5
-    created = discord_api.find("POST", rf"/channels/{CHANNEL_ID}/threads")
-    assert sorted(str(c.response["id"]) for c in created) == sorted(threads)  # each created once
-    for thread in threads:
-        assert discord_api.find("PUT", rf"/channels/{thread}/thread-members/{TEXTER}")
-        assert len(discord_api.find("POST", rf"/channels/{thread}/messages")) == 1  # its parent, once
+    http = bot.bot.http
+    created = await asyncio.gather(
+        *(
+            http.start_thread_without_message(
+                CHANNEL_ID, name=f"conversation {n}", auto_archive_duration=60, type=12
+            )
+            for n in range(5)
+        )
+    )
+    threads = sorted(str(data["id"]) for data in created)
+    assert len(set(threads)) == 5
+    posts = discord_api.find("POST", rf"/channels/{CHANNEL_ID}/threads")
+    assert sorted(str(c.response["id"]) for c in posts) == threads  # each created once
+    assert all(discord_api.channels[int(t)]["parent_id"] == str(CHANNEL_ID) for t in threads)
