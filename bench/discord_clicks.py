@@ -25,14 +25,18 @@ per route and channel).
     .venv/bin/python bench/discord_clicks.py --texters 20 --per-texter 10 --replies 100
     .venv/bin/python bench/discord_clicks.py --replies 100 --limits discord --thread-limit 5/5
 
-A throw-away SQLite file (the bot's database work is the same code on PostgreSQL; the claim and send
-figures for PostgreSQL are bench/assign.py's and bench/send.py's).
+With no TEXTBANK_DATABASE_URL it uses a throw-away SQLite file; with a PostgreSQL one it migrates a
+throw-away schema and drops it at the end:
+
+    export TEXTBANK_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/discord_clicks.py --texters 20 --per-texter 10 --replies 100
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import statistics
 import sys
@@ -42,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -309,7 +313,23 @@ def percentile(values: list[float], p: float) -> float:
 
 async def main(args: argparse.Namespace) -> None:
     folder = Path(tempfile.mkdtemp(prefix="textbank-bench-"))
-    url = f"sqlite:///{folder / 'bench.db'}"
+    server = os.environ.get("TEXTBANK_DATABASE_URL", "")
+    schema = f"bench_{os.getpid()}" if server.startswith("postgresql") else None
+    if schema:
+        with create_engine(server).begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = f"{server}{'&' if '?' in server else '?'}options=-csearch_path%3D{schema}"
+    else:
+        url = f"sqlite:///{folder / 'bench.db'}"
+    try:
+        await run(args, folder, url)
+    finally:
+        if schema:
+            with create_engine(server).begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+async def run(args: argparse.Namespace, folder: Path, url: str) -> None:
     upgrade(url)
     db = Database(url)
     campaign_id = prepare(db, folder, args.texters, args.per_texter)
@@ -340,7 +360,8 @@ async def main(args: argparse.Namespace) -> None:
         )
         wall = time.perf_counter() - began
         print(
-            f"{args.texters} texters x {args.per_texter} contacts on SQLite: {sum(sent)} sent in {wall:.1f} s"
+            f"{args.texters} texters x {args.per_texter} contacts on {db.dialect}: "
+            f"{sum(sent)} sent in {wall:.1f} s"
         )
         print(
             f"  click-to-ack  p50 {percentile(acks, 50) * ms:.0f} ms  p99 {percentile(acks, 99) * ms:.0f} ms"
