@@ -33,6 +33,7 @@ from bot.chat.surface import Place
 from bot.config import Settings
 from bot.dbwork import DbWork
 from bot.discord import thread_channels
+from bot.discord.pace import Pace, pace_requests
 from bot.discord.render import clicked_action, render
 from bot.discord.surface import PLATFORM, DiscordSurface
 from core.errors import Refused
@@ -87,6 +88,8 @@ class TextbankBot(discord.AutoShardedClient):
 
     def __init__(self, db: Database, settings: Settings) -> None:
         super().__init__(intents=intents())
+        self.pace = Pace()  # under Discord's global limit, instead of learning it from 429s
+        pace_requests(self.http, self.pace)
         self.db = db
         self.settings = settings
         self.tree = app_commands.CommandTree(self)

@@ -9,8 +9,10 @@ the file parts of a multipart upload too). JSON is answered with the header exac
 The gateway answers HELLO, heartbeat ACKs, and IDENTIFY with READY and one GUILD_CREATE; tests then
 ``dispatch`` events (``INTERACTION_CREATE`` built by ``slash``/``click``/``submit``/``autocomplete``,
 ``MESSAGE_CREATE`` by ``typed``) to every connected bot. ``rate_limit(path, times, retry_after)`` answers
-the next calls on a path with 429 and ``retry_after`` (discord.py waits and retries). A message whose
-components break Discord's rules (``component_problems``) is answered 400, as Discord answers it.
+the next calls on a path with 429 and ``retry_after`` (discord.py waits and retries). ``ratelimits`` (a
+``tests.bot.discord.ratelimits.RateLimits``) models Discord's own limits instead: headers on every answer,
+the global 50 requests a second, and per-route buckets. A message whose components break Discord's rules
+(``component_problems``) is answered 400, as Discord answers it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bot.web import WebServer
+from tests.bot.discord.ratelimits import RateLimits
 
 BOT_TOKEN = "discord-test-token"
 APP_ID = 900000000000000001
@@ -116,6 +119,7 @@ class DiscordStandIn:
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
     channels: dict[int, dict[str, Any]] = field(default_factory=dict)
     limits: dict[str, list[float]] = field(default_factory=dict)
+    ratelimits: RateLimits | None = None  # Discord's limits modelled (None: no rate-limit headers)
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     identified: int = 0
     base_url: str = ""
@@ -221,6 +225,14 @@ class DiscordStandIn:
                 body = {"message": "You are being rate limited.", "retry_after": wait, "global": False}
                 return self._json(body, status=429, headers=headers)
         call = Call(request.method, path, body, dict(request.query), files)
+        headers: dict[str, str] = {}
+        if self.ratelimits is not None:
+            verdict = self.ratelimits.check(request.method, path)
+            headers = verdict.headers
+            if verdict.refused is not None:
+                call.method = "429 " + request.method
+                self._record(call)
+                return self._json(verdict.refused, status=429, headers={"Via": "1.1 google", **headers})
         self._record(call)
         if request.headers.get("Authorization") != f"Bot {BOT_TOKEN}" and not path.startswith(
             ("/interactions/", "/webhooks/")
@@ -237,7 +249,11 @@ class DiscordStandIn:
             match = re.fullmatch(pattern, path)
             if match and method == request.method:
                 result = call.response = handler(call, *match.groups())
-                return web.Response(status=204) if result is None else self._json(result)
+                return (
+                    web.Response(status=204, headers=headers)
+                    if result is None
+                    else self._json(result, headers=headers)
+                )
         return self._json({"message": f"stand-in has no {request.method} {path}", "code": 0}, status=404)
 
     def _routes(self) -> list[tuple[str, str, Callable[..., Any]]]:
