@@ -121,6 +121,18 @@ async def choose_campaign_channel(api: DiscordStandIn) -> None:
     assert "Test Drive" in chosen.text
 
 
+async def in_thread(world: World, db: Database, tmp_path: Path, body: str) -> tuple[str, dict[str, Any]]:
+    """Ann's reply ``body`` in her thread, in the campaign's own channel: the thread and its controls."""
+    await texted(world, db, tmp_path)
+    await choose_campaign_channel(world.api)
+    return await replied_in_thread(world, body)
+
+
+def patched_at(api: DiscordStandIn, thread: str, after: int) -> int:
+    """Where in the record the first PATCH of the thread itself (archived or not) after ``after`` is."""
+    return next(i for i, c in enumerate(api.calls) if i >= after and c.path == f"/channels/{thread}")
+
+
 async def menu_choice(api: DiscordStandIn, control: dict[str, Any], word: str) -> None:
     menu = control_select(control, "more")
     option = next(o for o in menu["options"] if word in o["label"])
@@ -131,9 +143,7 @@ async def test_a_closed_conversations_thread_is_archived_and_a_new_reply_unarchi
     world: World, db: Database, tmp_path: Path, no_errors: list[logging.LogRecord]
 ) -> None:
     api = world.api
-    await texted(world, db, tmp_path)
-    await choose_campaign_channel(api)
-    thread, control = await replied_in_thread(world, "Maybe later")
+    thread, control = await in_thread(world, db, tmp_path, "Maybe later")
 
     before = len(api.calls)
     await menu_choice(api, control, "Close")
@@ -142,7 +152,7 @@ async def test_a_closed_conversations_thread_is_archived_and_a_new_reply_unarchi
         c for c in api.calls[before:] if c.method == "PATCH" and f"/channels/{thread}/messages/" in c.path
     ]
     assert redrawn and "closed" in redrawn[-1].text.lower()
-    archived_at = next(i for i, c in enumerate(api.calls) if c.path == f"/channels/{thread}" and i >= before)
+    archived_at = patched_at(api, thread, before)
     assert all(api.calls.index(c) < archived_at for c in redrawn)  # the controls redrawn before archiving
     assert api.archived(thread)
 
@@ -156,51 +166,30 @@ async def test_a_closed_conversations_thread_is_archived_and_a_new_reply_unarchi
         )
     )
     assert archive_calls(api, thread, before) == [False]
-    unarchived_at = next(
-        i for i, c in enumerate(api.calls) if c.path == f"/channels/{thread}" and i >= before
-    )
-    assert unarchived_at < api.calls.index(posted)
+    assert patched_at(api, thread, before) < api.calls.index(posted)
     assert not api.find("POST", rf"/channels/{CONVERSATIONS}/threads")[1:]  # no second thread
     assert not api.archived(thread)
     assert all(c.response.get("code") != 50083 for c in api.calls if isinstance(c.response, dict))
     assert errors(no_errors) == []
 
 
-async def test_a_stop_is_posted_into_the_thread_and_then_the_thread_is_archived(
-    world: World, db: Database, tmp_path: Path, no_errors: list[logging.LogRecord]
+@pytest.mark.parametrize("finish", ["STOP", "Done for the Day"])
+async def test_a_stop_or_done_for_the_day_is_said_in_the_thread_and_then_the_thread_is_archived(
+    world: World, db: Database, tmp_path: Path, no_errors: list[logging.LogRecord], finish: str
 ) -> None:
     api = world.api
-    await texted(world, db, tmp_path)
-    await choose_campaign_channel(api)
-    thread, _ = await replied_in_thread(world, "Who are you?")
+    thread, _ = await in_thread(world, db, tmp_path, "Who are you?")
 
     before = len(api.calls)
-    assert await world.inbound(ANN, "STOP", next(sids)) == 200
+    if finish == "STOP":  # a keyword opt-out: Ann's STOP is posted into the thread
+        assert await world.inbound(ANN, "STOP", next(sids)) == 200
+        said = "STOP"
+    else:  # the unanswered reply is handed back: the thread's controls say it was released
+        assert "1 unhandled reply" in (await ask(api, TEXTER, "done")).text
+        said = "released"
     await api.wait_for(lambda s: archive_calls(s, thread, before) == [True])
-    stop = [c for c in api.find("POST", rf"/channels/{thread}/messages") if "STOP" in c.text]
-    archived_at = next(i for i, c in enumerate(api.calls) if c.path == f"/channels/{thread}" and i >= before)
-    assert len(stop) == 1 and api.calls.index(stop[0]) < archived_at
+    in_thread_before = api.calls[before : patched_at(api, thread, before)]
+    assert any(said in c.text for c in in_thread_before if c.path.startswith(f"/channels/{thread}/messages"))
     assert archive_calls(api, thread, before) == [True]  # archived once, never reopened on the way
-    assert errors(no_errors) == []
-
-
-async def test_done_for_the_day_marks_and_archives_the_released_conversations_thread(
-    world: World, db: Database, tmp_path: Path, no_errors: list[logging.LogRecord]
-) -> None:
-    api = world.api
-    await texted(world, db, tmp_path)
-    await choose_campaign_channel(api)
-    thread, _ = await replied_in_thread(world, "Who are you?")
-
-    before = len(api.calls)
-    done = await ask(api, TEXTER, "done")
-    assert "1 unhandled reply" in done.text, done.text
-    await api.wait_for(lambda s: archive_calls(s, thread, before) == [True])
-    edits = [
-        c
-        for c in api.calls[before:]
-        if c.method == "PATCH" and c.path.startswith(f"/channels/{thread}/messages/")
-    ]
-    assert edits and "released" in edits[-1].text.lower()
     assert api.archived(thread)
     assert errors(no_errors) == []
