@@ -51,10 +51,16 @@ class DiscordSurface:
         try:
             await partial.edit(**render(message).kwargs())
         except discord.HTTPException as exc:
-            if exc.code != ARCHIVED:  # a click on an archived thread's controls (Discord's phone apps)
+            if exc.code != ARCHIVED:
                 raise
-            await self.reopen_thread(Place(ref.channel_id))
-            await partial.edit(**render(message).kwargs())
+            # A click on a finished conversation's controls (Discord's phone apps allow it): edit them,
+            # and leave the thread archived as it was found.
+            thread = Place(ref.channel_id)
+            await self.reopen_thread(thread)
+            try:
+                await partial.edit(**render(message).kwargs())
+            finally:
+                await self.close_thread(thread)
 
     async def delete(self, ref: MessageRef) -> None:
         with contextlib.suppress(discord.NotFound):  # already gone: not an error

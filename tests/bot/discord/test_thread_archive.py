@@ -128,6 +128,15 @@ async def in_thread(world: World, db: Database, tmp_path: Path, body: str) -> tu
     return await replied_in_thread(world, body)
 
 
+def edits_in(api: DiscordStandIn, thread: str, after: int) -> list[Call]:
+    """The edits of messages in ``thread`` after ``after`` (their controls redrawn)."""
+    return [
+        c
+        for c in api.calls[after:]
+        if c.method == "PATCH" and c.path.startswith(f"/channels/{thread}/messages/")
+    ]
+
+
 def patched_at(api: DiscordStandIn, thread: str, after: int) -> int:
     """Where in the record the first PATCH of the thread itself (archived or not) after ``after`` is."""
     return next(i for i, c in enumerate(api.calls) if i >= after and c.path == f"/channels/{thread}")
@@ -148,9 +157,7 @@ async def test_a_closed_conversations_thread_is_archived_and_a_new_reply_unarchi
     before = len(api.calls)
     await menu_choice(api, control, "Close")
     await api.wait_for(lambda s: archive_calls(s, thread, before) == [True])
-    redrawn = [
-        c for c in api.calls[before:] if c.method == "PATCH" and f"/channels/{thread}/messages/" in c.path
-    ]
+    redrawn = edits_in(api, thread, before)
     assert redrawn and "closed" in redrawn[-1].text.lower()
     archived_at = patched_at(api, thread, before)
     assert all(api.calls.index(c) < archived_at for c in redrawn)  # the controls redrawn before archiving
@@ -170,6 +177,20 @@ async def test_a_closed_conversations_thread_is_archived_and_a_new_reply_unarchi
     assert not api.find("POST", rf"/channels/{CONVERSATIONS}/threads")[1:]  # no second thread
     assert not api.archived(thread)
     assert all(c.response.get("code") != 50083 for c in api.calls if isinstance(c.response, dict))
+
+    # Closed again; then a click on the archived thread's controls (a phone allows it) is answered: the
+    # controls are edited in an unarchived moment, and the thread is left archived.
+    control = await api.wait_for(thread_control(world, thread))
+    before = len(api.calls)
+    await menu_choice(api, control, "Close")
+    await api.wait_for(lambda s: archive_calls(s, thread, before) == [True])
+    closed = api.message(edits_in(api, thread, before)[-1])
+    before = len(api.calls)
+    await menu_choice(api, closed, "Opt out")
+    await api.wait_for(lambda s: archive_calls(s, thread, before) == [False, True])
+    edited = edits_in(api, thread, before)
+    assert any("opted out" in c.text.lower() and "code" not in (c.response or {}) for c in edited)
+    assert api.archived(thread)
     assert errors(no_errors) == []
 
 
