@@ -87,14 +87,17 @@ async def test_without_a_channel_the_texter_is_told_the_command_and_the_campaign
 
     # No channel chosen anywhere: no thread, and the texter reads which command an admin runs.
     assert await world.inbound(ANN, "Who is this?", next(sids)) == 200
-    told = await api.wait_for(
-        lambda s: next(
-            (c for c in s.find("POST", rf"/channels/{TEXTER + 1}/messages") if "threads channel" in c.text),
-            None,
-        )
-    )
+    (told,) = await api.wait_for(lambda s: said_in_dm(s, "threads channel"))
     assert "/textbank threads channel campaign:Test Drive" in told.text and "Ann" in told.text
     assert not api.find("POST", r"/channels/\d+/threads")
+    # Send Replies on the dashboard says the same (once), not that something failed.
+    dashboard = await ask(api, TEXTER, "dashboard")
+    board = api.message(dashboard)
+    buttons = [c for row in board["components"] for c in row["components"]]
+    button = next(c for c in buttons if c.get("label") == "Send Replies (1)")
+    await api.click(TEXTER, board, button["custom_id"])  # answered in the DMs
+    await api.wait_for(lambda s: len(said_in_dm(s, "threads channel")) == 2)
+    assert not said_in_dm(api, "could not do that") and not api.find("POST", r"/channels/\d+/threads")
 
     # A texter may not choose; an admin chooses the server's channel, then the campaign's own.
     refused = await ask(api, TEXTER, "threads", "channel", options={"campaign": "Test Drive"})
@@ -135,6 +138,10 @@ def edits_in(api: DiscordStandIn, thread: str, after: int) -> list[Call]:
         for c in api.calls[after:]
         if c.method == "PATCH" and c.path.startswith(f"/channels/{thread}/messages/")
     ]
+
+
+def said_in_dm(api: DiscordStandIn, words: str) -> list[Call]:
+    return [c for c in api.find("POST", rf"/channels/{TEXTER + 1}/messages") if words in c.text]
 
 
 def patched_at(api: DiscordStandIn, thread: str, after: int) -> int:
