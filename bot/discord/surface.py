@@ -43,7 +43,15 @@ class DiscordSurface:
         return self.client.get_partial_messageable(int(channel_id))
 
     async def post(self, place: Place, message: Message) -> MessageRef:
-        sent = await self._channel(place.channel_id).send(**render(message).kwargs())
+        channel = self._channel(place.channel_id)
+        try:
+            sent = await channel.send(**render(message).kwargs())
+        except discord.HTTPException as exc:
+            if exc.code != ARCHIVED:
+                raise
+            # Discord archived the thread on its own (a week without a text): a new text brings it back.
+            await self.reopen_thread(place)
+            sent = await channel.send(**render(message).kwargs())
         return MessageRef(place.channel_id, str(sent.id))
 
     async def update(self, ref: MessageRef, message: Message) -> None:

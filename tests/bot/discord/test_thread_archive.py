@@ -221,3 +221,24 @@ async def test_a_stop_or_done_for_the_day_is_said_in_the_thread_and_then_the_thr
     assert archive_calls(api, thread, before) == [True]  # archived once, never reopened on the way
     assert api.archived(thread)
     assert errors(no_errors) == []
+
+
+async def test_a_thread_discord_archived_on_its_own_is_unarchived_for_the_next_reply(
+    world: World, db: Database, tmp_path: Path, no_errors: list[logging.LogRecord]
+) -> None:
+    api = world.api
+    thread, _ = await in_thread(world, db, tmp_path, "Let me think about it")
+    api.channels[int(thread)]["thread_metadata"]["archived"] = True  # a week passed without a text
+
+    before = len(api.calls)
+    assert await world.inbound(ANN, "OK, I'm in", next(sids)) == 200
+
+    def tries(s: DiscordStandIn) -> list[Call] | None:
+        found = [c for c in s.find("POST", rf"/channels/{thread}/messages") if "I'm in" in c.text]
+        return found if len(found) >= 2 else None
+
+    (refused, posted) = await api.wait_for(tries)
+    assert refused.response["code"] == 50083 and "id" in posted.response  # refused once, then posted
+    assert archive_calls(api, thread, before) == [False]
+    assert patched_at(api, thread, before) < api.calls.index(posted) and not api.archived(thread)
+    assert errors(no_errors) == []
