@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from core.campaigns import get_campaign
 from core.errors import Refused
 from core.orgs import get_user, require_admin, require_org_admin
-from storage.models import CampaignThreadChannel, PlatformIdentity, WorkspaceLink
+from storage.models import Campaign, CampaignThreadChannel, PlatformIdentity, WorkspaceLink
 from storage.types import utcnow
 
 
@@ -87,11 +87,15 @@ def for_thread(session: Session, platform: str, platform_user_id: str, campaign_
             )
         ).all()
     )
+    # Only the servers of the campaign's own organization: a member of two organizations' servers must
+    # not get this campaign's conversations in the other organization's server.
+    organization = select(Campaign.organization_id).where(Campaign.id == campaign_id).scalar_subquery()
     fallback = dict(
         session.execute(
             select(WorkspaceLink.workspace_id, WorkspaceLink.thread_channel_id).where(
                 WorkspaceLink.platform == platform,
                 WorkspaceLink.workspace_id.in_(servers),
+                WorkspaceLink.organization_id == organization,
                 WorkspaceLink.thread_channel_id.is_not(None),
             )
         ).all()

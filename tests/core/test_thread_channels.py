@@ -108,3 +108,27 @@ def test_closing_opting_out_and_releasing_queue_the_threads_closing(db: Database
         released = releases.done_for_the_day(s, None, user)
     assert released.replies == 2  # ids[2] and ids[3] (ids[3]'s thread is closed already)
     assert _finished(db) == [(texter, ids[0]), (texter, ids[1]), (texter, ids[2])]
+
+
+def test_another_organizations_server_is_never_where_a_campaigns_threads_open(db: Database) -> None:
+    w = _world(db)
+    with db.session() as s:
+        elsewhere = make_org(s)
+        s.add(
+            WorkspaceLink(
+                organization_id=elsewhere.id, platform="discord", workspace_id="G3", thread_channel_id="C-3"
+            )
+        )
+        # The same Discord member, newest in the other organization's server (which chose a channel).
+        other = make_texter(s, elsewhere, platform=None)
+        s.add(
+            PlatformIdentity(
+                user_id=other.id, platform="discord", workspace_id="G3", platform_user_id=str(w["who"])
+            )
+        )
+    with db.read() as s:
+        assert thread_channels.for_thread(s, "discord", str(w["who"]), int(w["drive"])) is None
+    with db.session() as s:
+        thread_channels.choose(s, int(w["admin"]), "discord", SERVER, "C-all")
+    with db.read() as s:
+        assert thread_channels.for_thread(s, "discord", str(w["who"]), int(w["drive"])) == "C-all"
