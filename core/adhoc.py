@@ -29,6 +29,7 @@ from core.campaigns import ADHOC_TITLE
 from core.conversations import owned_contact
 from core.errors import Refused
 from core.messages import check_sms_body, contact_zone, queue_outbound
+from core.notices import add_finished
 from core.optouts import is_opted_out, normalize_or_refuse
 from core.phones import mask, zone_for_number
 from core.sending import outside_hours
@@ -175,3 +176,4 @@ def complete(session: Session, user: User, contact_id: int) -> None:
     contact.assigned_at = None
     contact.reply_route = None
     session.flush()
+    add_finished(session, [contact_id])

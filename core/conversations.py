@@ -40,7 +40,7 @@ from core.campaigns import canned_responses as campaign_canned_responses
 from core.errors import Forbidden, NotFound, Refused
 from core.escalation import holders
 from core.messages import check_sms_body, contact_zone, queue_outbound, sms_body_problem
-from core.notices import add_notice
+from core.notices import add_finished, add_notice
 from core.optouts import opt_out
 from core.orgs import is_admin
 from core.phones import mask
@@ -761,3 +761,4 @@ def close(session: Session, user: User, contact_id: int) -> None:
     contact = owned_contact(session, user, contact_id, lock=True)
     contact.status = "closed"
     session.flush()
+    add_finished(session, [contact_id])

@@ -350,7 +350,8 @@ def _receive(
     changes: dict[str, Any] = {"last_inbound_at": now, "last_message_at": now}
     if is_optout_text(body, found.optout_phrases):
         conn.execute(_UPDATE_CONTACT, {"contact_pk": found.contact_id, **changes})
-        opt_out(session, found.organization_id, cell, source="keyword", reason=body.strip())
+        told = [found.contact_id] if found.assigned_user_id is not None else []
+        opt_out(session, found.organization_id, cell, source="keyword", reason=body.strip(), announced=told)
         _sync_contact(session, found.contact_id, {**changes, "opted_out": True, "status": "closed"})
         # A confirmation too long for one SMS is left out: the webhook must not fail over a setting.
         confirmation = found.optout_confirmation

@@ -16,11 +16,11 @@ from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, event, exists, or_, select, update
+from sqlalchemy import Select, and_, case, event, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.engine import rowcount
-from storage.models import Notice, PlatformIdentity
+from storage.models import ChatThread, Contact, Notice, PlatformIdentity
 from storage.types import utcnow
 
 CHAT_PLATFORMS = ("slack", "discord")
@@ -71,6 +71,57 @@ def add_notice(
     session.flush()
     session.info.setdefault(_WRITTEN, set()).update(platforms)
     return rows
+
+
+FINISHED = "finished"
+
+
+def add_finished(
+    session: Session, contact_ids: Collection[int] | Select[Any], *, announced: Collection[int] = ()
+) -> int:
+    """Queue a ``finished`` notice for every open chat thread of these contacts (closed, opted out or
+    released): each thread's platform closes it (Discord archives it) when its relay gets there.
+
+    ``announced``: contacts whose texter hears of it by another notice that closes the thread itself (a
+    keyword opt-out's). Returns how many notices were written.
+    """
+    query = (
+        select(ChatThread.platform, ChatThread.user_id, ChatThread.contact_id, Contact.campaign_id)
+        .join(Contact, Contact.id == ChatThread.contact_id)
+        .where(
+            ChatThread.platform.in_(CHAT_PLATFORMS),
+            ChatThread.closed.is_(False),
+            ChatThread.thread_id != "",
+        )
+    )
+    if announced:
+        query = query.where(ChatThread.contact_id.not_in(list(announced)))
+    if isinstance(contact_ids, Select):
+        batches: list[Any] = [contact_ids]
+    else:
+        ids = sorted(set(contact_ids))
+        batches = [ids[i : i + 1000] for i in range(0, len(ids), 1000)]
+    rows = [
+        Notice(
+            platform=platform,
+            user_id=user_id,
+            kind=FINISHED,
+            contact_id=contact_id,
+            campaign_id=campaign_id,
+            payload={},
+            status="pending",
+        )
+        for batch in batches
+        if isinstance(batch, Select) or batch
+        for platform, user_id, contact_id, campaign_id in session.execute(
+            query.where(ChatThread.contact_id.in_(batch))
+        )
+    ]
+    if rows:
+        session.add_all(rows)
+        session.flush()
+        session.info.setdefault(_WRITTEN, set()).update(r.platform for r in rows)
+    return len(rows)
 
 
 # --- waking relays in this process ---------------------------------------------------------------------

@@ -24,6 +24,7 @@ from core.contacts_import import (
     open_source,
 )
 from core.errors import Refused
+from core.notices import add_finished
 from core.numbers import MAX_LIST, MAX_OFFSET, check_whole_number
 from core.orgs import require_org_admin
 from core.phones import DEFAULT_REGION, normalize
@@ -55,6 +56,7 @@ def opt_out(
     actor: User | None = None,
     reason: str = "",
     spare_message_ids: Collection[int] = (),
+    announced: Collection[int] = (),
 ) -> bool:
     """Put ``cell`` (E.164) on the organization's list and close it in every campaign.
 
@@ -62,7 +64,9 @@ def opt_out(
     here), the texter holding the conversation for ``"texter"`` (``core.conversations.opt_out_contact``
     checks that); keyword, carrier and import opt-outs have none.
     Texts to the number still waiting in the outbox are cancelled (an opted-out number is never texted
-    again), except ``spare_message_ids``: the goodbye a texter sent with the opt-out.
+    again), except ``spare_message_ids``: the goodbye a texter sent with the opt-out. The number's
+    conversations get their chat threads closed (``notices.add_finished``), except ``announced``: contacts
+    whose texter is told by another notice, which closes the thread itself.
     Returns False when it was already on the list (the contacts are closed again all the same,
     which is harmless and mends any row that slipped through).
     """
@@ -88,6 +92,8 @@ def opt_out(
         .values(opted_out=True, status="closed")
         .execution_options(synchronize_session=False)
     )
+    number = select(Contact.id).where(Contact.cell == cell, Contact.campaign_id.in_(campaign_ids))
+    add_finished(session, number, announced=announced)
     if not existed:
         # Once only: what is queued to a number already on the list was queued knowingly (a confirmation).
         cancel_queued_texts(session.connection(), organization_id, [cell], spare_message_ids)
@@ -281,6 +287,11 @@ def import_optouts(
             .execution_options(synchronize_session=False)
         )
         summary.contacts_closed = closed.rowcount
+        listed = select(Contact.id).where(
+            Contact.cell.in_(select(column("cell")).select_from(table(stage.name))),
+            Contact.campaign_id.in_(select(Campaign.id).where(Campaign.organization_id == organization_id)),
+        )
+        add_finished(session, listed)
         cancel_queued_texts(conn, organization_id, select(column("cell")).select_from(table(stage.name)))
         stage.drop()
         if progress is not None:

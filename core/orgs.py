@@ -77,6 +77,16 @@ def find_identity(
     ).first()
 
 
+def last_workspace(session: Session, platform: str, platform_user_id: str) -> str | None:
+    """The workspace (server) a user last came from, their newest identity's: a DM names none."""
+    return session.scalar(
+        select(PlatformIdentity.workspace_id)
+        .where(PlatformIdentity.platform == platform, PlatformIdentity.platform_user_id == platform_user_id)
+        .order_by(PlatformIdentity.id.desc())
+        .limit(1)
+    )
+
+
 def ensure_user(
     session: Session,
     org: Organization,

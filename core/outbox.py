@@ -324,7 +324,15 @@ def _apply_error_rules(session: Session, message_id: int, code: int | None, reas
     campaign = session.get(Campaign, message.campaign_id)
     if contact is not None and campaign is not None:
         if code == UNSUBSCRIBED:
-            opt_out(session, campaign.organization_id, message.cell, source="carrier", reason=reason)
+            told = [contact.id] if message.user_id is not None else []  # its "failed" notice closes it
+            opt_out(
+                session,
+                campaign.organization_id,
+                message.cell,
+                source="carrier",
+                reason=reason,
+                announced=told,
+            )
         elif code in UNTEXTABLE:
             contact.failed_reason = reason
             contact.status = "closed"

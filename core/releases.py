@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from core.assignment import Availability, availability, is_postgres
 from core.errors import Forbidden
-from core.notices import add_notice
+from core.notices import add_finished, add_notice
 from core.orgs import require_admin
 from core.stats import filtered_contacts
 from storage.locks import try_job_lock
@@ -70,6 +70,7 @@ def _unassign(session: Session, condition: ColumnElement[bool]) -> list[tuple[in
             .values(assigned_user_id=None, assigned_at=None)
             .execution_options(synchronize_session="fetch")
         )
+    add_finished(session, [r[0] for r in rows])  # their threads close (Discord archives them)
     return rows
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage.models import ChatThread, Contact
+from storage.models import Campaign, ChatThread, Contact
 from storage.types import utcnow
 
 PENDING = ""  # thread_id of a thread whose parent message is being posted
@@ -31,6 +31,7 @@ class ThreadRef:
     thread_id: str
     control_id: str | None
     last_message_id: int
+    closed: bool = False
 
     @property
     def ready(self) -> bool:
@@ -40,7 +41,9 @@ class ThreadRef:
 _T = ChatThread.__table__
 # Built once: a burst of replies runs these for every conversation, and building a statement costs more
 # Python time than running it.
-_FIND = select(_T.c.id, _T.c.channel_id, _T.c.thread_id, _T.c.control_id, _T.c.last_message_id).where(
+_FIND = select(
+    _T.c.id, _T.c.channel_id, _T.c.thread_id, _T.c.control_id, _T.c.last_message_id, _T.c.closed
+).where(
     _T.c.platform == bindparam("b_platform"),
     _T.c.contact_id == bindparam("b_contact"),
     _T.c.user_id == bindparam("b_user"),
@@ -99,6 +102,7 @@ _INSERTS = {
         thread_id=PENDING,
         control_id=None,
         last_message_id=0,
+        closed=False,
         lease_owner=bindparam("b_owner"),
         lease_until=bindparam("b_until"),
         created_at=bindparam("b_now"),
@@ -115,7 +119,7 @@ def find(session: Session, platform: str, contact_id: int, user_id: int) -> Thre
         .execute(_FIND, {"b_platform": platform, "b_contact": contact_id, "b_user": user_id})
         .first()
     )
-    return ThreadRef(row[0], row[1], row[2], row[3], row[4]) if row is not None else None
+    return ThreadRef(row[0], row[1], row[2], row[3], row[4], bool(row[5])) if row is not None else None
 
 
 def claim(
@@ -156,6 +160,11 @@ def claim(
         _LEASE, {"b_thread": ref.id, "b_owner": owner, "b_now": now, "b_until": until}
     )
     return (ref if leased.rowcount == 1 else None), False
+
+
+def set_closed(session: Session, thread_id: int, closed: bool) -> None:
+    """Record that the platform's thread was closed (archived) or reopened."""
+    session.execute(update(ChatThread).where(ChatThread.id == thread_id).values(closed=closed))
 
 
 def let_go(session: Session, thread_id: int, owner: str) -> None:
@@ -330,3 +339,30 @@ def held_by_others(session: Session, platform: str, user_id: int, channel_id: st
         )
     )
     return bool(holders) and user_id not in holders
+
+
+@dataclass(frozen=True)
+class Finished:
+    thread: ThreadRef
+    released: bool  # the contact is no longer the user's (not only closed)
+    campaign_title: str
+
+
+def finished(session: Session, platform: str, user_id: int, contact_id: int) -> Finished | None:
+    """The user's open thread of a conversation that is finished for them: the contact closed (opted out,
+    skipped, completed) or no longer assigned to them. None when there is no such thread (none was
+    opened, it is closed already, or the conversation came back to life since)."""
+    ref = find(session, platform, contact_id, user_id)
+    if ref is None or not ref.ready or ref.closed:
+        return None
+    row = session.execute(
+        select(Contact.status, Contact.assigned_user_id, Campaign.title)
+        .join(Campaign, Campaign.id == Contact.campaign_id)
+        .where(Contact.id == contact_id)
+    ).first()
+    if row is None:
+        return None
+    released = row.assigned_user_id != user_id
+    if row.status != "closed" and not released:
+        return None
+    return Finished(ref, released, row.title)

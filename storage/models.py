@@ -72,7 +72,8 @@ class WorkspaceLink(Base):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     platform: Mapped[str] = mapped_column(String(20))
     workspace_id: Mapped[str] = mapped_column(String(64))
-    # Discord: the channel conversation threads are opened in (private threads), chosen by an admin.
+    # Discord: the server's channel for conversation threads (private threads) of a campaign that has
+    # none of its own in this server (``CampaignThreadChannel``), chosen by an admin.
     thread_channel_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -428,7 +429,29 @@ class ChatThread(Base):
     last_message_id: Mapped[int] = mapped_column(BigInteger, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The platform's thread is closed (a Discord thread archived) because its conversation finished for
+    # this texter; the next post into it reopens it first.
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CampaignThreadChannel(Base):
+    """The channel a campaign's conversation threads open in, on one platform's workspace (a Discord server).
+
+    Chosen by an admin (``core.thread_channels``); a campaign without one in a server falls back to the
+    server's own choice (``WorkspaceLink.thread_channel_id``).
+    """
+
+    __tablename__ = "campaign_thread_channels"
+    __table_args__ = (UniqueConstraint("campaign_id", "platform", "workspace_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(20))
+    workspace_id: Mapped[str] = mapped_column(String(64))
+    channel_id: Mapped[str] = mapped_column(String(64))
+    chosen_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    chosen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ReplyDraft(Base):

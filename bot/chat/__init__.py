@@ -11,9 +11,9 @@ Modules (each imports only those above it in this list, and core/storage):
 - ``markup``: neutral text (a Markdown subset) and how user-written text is escaped in it.
 - ``actions``: the neutral actions a button or select carries (ids, expected status, last-seen message
   id; never longer than 100 characters encoded, Discord's ``custom_id`` limit).
-- ``surface_refs``: ``Place`` and ``MessageRef``, where messages go and are.
+- ``surface_refs``: ``Place`` and ``MessageRef``, where messages go and are; ``ThreadFor``, whose thread.
 - ``views``: the neutral message model (sections, notes, buttons, selects, forms) every view is made of.
-- ``surface``: the ``Surface`` protocol a platform implements.
+- ``surface``: the ``Surface`` protocol a platform implements (and ``NoThreadChannel``, its one refusal).
 - ``actor``: who is asking (a textbank user behind a platform identity).
 - ``texts``: every sentence a texter or admin reads, and the views built from them.
 - ``flows``: the texter's and admin's flows: one call per click or command, answering with a view.

@@ -33,6 +33,7 @@ from core import (
     orgs,
     releases,
     stats,
+    thread_channels,
 )
 from core.errors import Refused
 from core.hours import format_hhmm, parse_hhmm
@@ -336,6 +337,33 @@ async def save_settings(chat: Chat, actor: Actor, campaign_id: int, new: dict[st
         return campaigns.update_assignment_settings(session, campaign, actor=_me(session, actor), **new)
 
     return texts.settings_saved((await chat.work.write(save)).title)
+
+
+async def assignment_settings(chat: Chat, actor: Actor, ref: str, given: dict[str, Any]) -> Message:
+    """A campaign's assignment settings, after setting the ``given`` ones (the rest stay as they are)."""
+
+    def run(session: Session) -> tuple[str, list[tuple[str, Any]]]:
+        campaign = admin_campaign(session, actor, ref)
+        if given:
+            current = {name: getattr(campaign, name) for name in campaigns.ASSIGNMENT_FIELDS}
+            campaign = campaigns.update_assignment_settings(
+                session, campaign, actor=_me(session, actor), **{**current, **given}
+            )
+        return campaign.title, [(name, getattr(campaign, name)) for name in campaigns.ASSIGNMENT_FIELDS]
+
+    title, values = await (chat.work.write(run) if given else chat.work.read(run))
+    return texts.assignment_settings(title, values, saved=bool(given))
+
+
+async def thread_channel(chat: Chat, actor: Actor, ref: str | None, channel_id: str) -> Message:
+    """Conversation threads of a campaign (``ref``; None: of every campaign without its own) open in
+    ``channel_id`` of the admin's workspace (core checks the role)."""
+    title = await chat.work.write(
+        lambda s: thread_channels.choose(
+            s, actor.user_id, actor.platform, actor.workspace_id, channel_id, ref
+        )
+    )
+    return texts.thread_channel_chosen(title)
 
 
 async def import_contacts(

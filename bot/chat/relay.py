@@ -5,8 +5,10 @@ It claims pending notices of its platform (core.notices.claim_pending: oldest fi
 PostgreSQL) and queues each behind the earlier ones of its conversation; conversations run side by side,
 each through its own queue in order. A reply or an opt-out brings the conversation's thread up to date
 (new texts are posted exactly once: see ``bot.chat.threads``; one sync covers every such notice waiting
-in the queue); other notices become a line in the texter's direct messages, and a release also marks the
-released conversations' old controls.
+in the queue); a conversation finished for the texter closes its thread (Discord archives it); other
+notices become a line in the texter's direct messages, and a release also marks the released
+conversations' old controls. A thread that cannot open because no channel is chosen for it (Discord) is
+said in the texter's direct messages, once per notice, naming the command an admin runs.
 
 The worker does not wait for a whole batch before claiming more: as soon as notices are handled, the next
 claim marks them posted (``mark_posted_many``, one statement) in the same transaction. It wakes as soon as
@@ -33,11 +35,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.chat import texts
+from bot.chat.surface import NoThreadChannel
 from bot.chat.threads import ThreadBusy, Threads
 from core import notices
 
 log = logging.getLogger("textbank.chat.relay")
 THREAD_KINDS = ("reply", "optout", "escalated", "failed", "answered")
+# A conversation finished for the texter (closed, opted out, released): its thread is closed (archived).
+FINISHED = "finished"
 # Thread notices that need nothing but the thread brought up to date (plus a DM for an escalation): a run of
 # them in a conversation's queue is handled by one sync.
 SYNC_KINDS = ("reply", "optout", "escalated", "answered")
@@ -333,13 +338,23 @@ class RelayWorker:
         if head.platform_user_id is None or head.user_id is None:
             done.extend(item.id for item in run)  # nobody on this platform to tell
             return
+        if head.contact_id and head.kind == FINISHED:
+            await self.threads.finish(head.user_id, head.contact_id)
+            done.append(head.id)
+            return
         if head.contact_id and head.kind in THREAD_KINDS:
             note = ""
             if head.kind == "failed":
                 note = texts.not_delivered_note(str(head.payload.get("reason") or ""))
-            in_thread = await self.threads.sync(
-                head.platform_user_id, head.user_id, head.contact_id, note=note
-            )
+            try:
+                in_thread = await self.threads.sync(
+                    head.platform_user_id, head.user_id, head.contact_id, note=note
+                )
+            except NoThreadChannel as exc:  # trying again changes nothing until an admin chooses one
+                place = await self.surface.open_dm(head.platform_user_id)
+                await self.surface.post(place, texts.thread_not_opened(head.payload, exc.reason))
+                done.extend(item.id for item in run)
+                return
             for item in run:
                 if item.kind == "escalated" or (item.kind == "failed" and not in_thread):
                     await self._dm(head.platform_user_id, item)

@@ -14,7 +14,7 @@ from bot.chat import texts
 from bot.chat.actions import Action
 from bot.chat.actor import Actor
 from bot.chat.context import Chat
-from bot.chat.surface import MessageRef, Place
+from bot.chat.surface import MessageRef, NoThreadChannel, Place
 from bot.chat.threads import snapshot
 from bot.chat.views import Form, Message
 from core import adhoc, assignment, campaigns, conversations, drafts, orgs, stats
@@ -49,14 +49,23 @@ async def send_replies(chat: Chat, actor: Actor, campaign_id: int) -> None:
         await chat.dm(actor.platform_user_id, texts.no_replies(reason))
         return
     shown = ids[:MAX_THREADS_PER_CLICK]
-    for contact_id in shown:
-        await chat.threads.sync(actor.platform_user_id, actor.user_id, contact_id)
+    try:
+        for contact_id in shown:
+            await chat.threads.sync(actor.platform_user_id, actor.user_id, contact_id)
+    except NoThreadChannel as exc:  # the same for every one of them: said once
+        await chat.dm(actor.platform_user_id, texts.refusal(exc.reason))
+        return
     await chat.dm(actor.platform_user_id, texts.replies_opened(len(shown), len(ids) - len(shown)))
 
 
 async def open_conversation(chat: Chat, actor: Actor, contact_id: int) -> None:
     """Open (or bring up to date) a conversation's thread: an admin's escalated conversation, say."""
-    if not await chat.threads.sync(actor.platform_user_id, actor.user_id, contact_id):
+    try:
+        opened = await chat.threads.sync(actor.platform_user_id, actor.user_id, contact_id)
+    except NoThreadChannel as exc:
+        await chat.dm(actor.platform_user_id, texts.refusal(exc.reason))
+        return
+    if not opened:
         await chat.dm(actor.platform_user_id, texts.refusal(texts.not_yours()))
 
 
@@ -207,12 +216,18 @@ def _menu_action(session: Session, actor: Actor, action: Action) -> str:
 
 
 async def menu(chat: Chat, actor: Actor, action: Action, clicked: MessageRef) -> None:
-    """A menu choice: canned response (the draft), tag, escalate, opt out, close."""
-    try:
-        note = await chat.work.write(lambda s: _menu_action(s, actor, action))
-    except Refused as exc:
-        note = texts.warn(exc.reason)
-    await chat.threads.redraw(actor.user_id, action.number("c"), clicked, note=note)
+    """A menu choice: canned response (the draft), tag, escalate, opt out, close.
+
+    A close or an opt-out also queues the thread's closing (core's ``finished`` notice): the relay waits
+    for this redraw (``hold``), so the controls are redrawn before the thread is archived.
+    """
+    contact_id = action.number("c")
+    async with chat.threads.hold(actor.user_id, contact_id):
+        try:
+            note = await chat.work.write(lambda s: _menu_action(s, actor, action))
+        except Refused as exc:
+            note = texts.warn(exc.reason)
+        await chat.threads.redraw(actor.user_id, contact_id, clicked, note=note)
 
 
 def current(session: Session, actor: Actor, contact_id: int) -> Message:

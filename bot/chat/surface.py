@@ -10,10 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from bot.chat.surface_refs import MessageRef, Place
+from bot.chat.surface_refs import MessageRef, Place, ThreadFor
 from bot.chat.views import Message
+from core.errors import Refused
 
-__all__ = ["Failure", "MessageRef", "Place", "Surface"]
+__all__ = ["Failure", "MessageRef", "NoThreadChannel", "Place", "Surface", "ThreadFor"]
+
+
+class NoThreadChannel(Refused):
+    """The platform has nowhere to open the campaign's conversation threads (no admin chose a channel).
+
+    Its reason is the sentence a texter or admin reads (``texts.no_thread_channel``): nothing was posted,
+    and trying again changes nothing until an admin chooses one.
+    """
 
 
 @dataclass(frozen=True)
@@ -58,13 +67,25 @@ class Surface(Protocol):
         """The bot's direct-message place with a user (opened once and remembered by the surface)."""
         ...
 
-    async def open_thread(self, platform_user_id: str, parent: Message) -> tuple[Place, MessageRef]:
+    async def open_thread(
+        self, platform_user_id: str, parent: Message, conversation: ThreadFor
+    ) -> tuple[Place, MessageRef]:
         """Start a conversation thread for a user with ``parent`` as its first message.
 
         Slack: ``parent`` posted in the user's DM, the thread under it. Discord: a private thread the user
-        is added to, in the channel the organization chose, ``parent`` its first message. Returns the
-        thread (where the conversation's texts and control message go) and the parent message.
+        is added to, in the channel an admin chose for the campaign (``NoThreadChannel`` when none is),
+        ``parent`` its first message. Returns the thread (where the conversation's texts and control
+        message go) and the parent message.
         """
+        ...
+
+    async def close_thread(self, thread: Place) -> None:
+        """The conversation is finished for this texter: put its thread away (Discord archives it, so a
+        large campaign stays under the active-thread limit; Slack has nothing to do). Idempotent."""
+        ...
+
+    async def reopen_thread(self, thread: Place) -> None:
+        """Bring a closed thread back before posting into it (Discord unarchives it). Idempotent."""
         ...
 
     def failure(self, exc: BaseException) -> Failure:

@@ -22,3 +22,12 @@ class MessageRef:
 
     channel_id: str
     message_id: str
+
+
+@dataclass(frozen=True)
+class ThreadFor:
+    """Whose conversation a thread is for: the campaign (a platform may keep each campaign's threads in a
+    channel of its own) and its title (for what is said when it cannot be opened)."""
+
+    campaign_id: int
+    campaign_title: str

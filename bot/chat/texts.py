@@ -148,16 +148,35 @@ def unknown_command(name: str) -> str:
 
 
 NUL_REFUSAL = "textbank cannot keep the NUL character (\\x00) in a text: remove it and try again"
+FAILED = "textbank could not do that (the error is in its log): try again, or tell an admin"
+LIST_LIMIT = 25  # lines one listing shows
 
 
-def help_message(is_admin: bool, platform_name: str) -> Message:
+def listing(title: str, lines: list[str], total: int | None = None) -> Message:
+    """A list: at most ``LIST_LIMIT`` lines and 3,900 characters, then how many more there are."""
+    shown: list[str] = []
+    size = 0
+    for line in lines[:LIST_LIMIT]:
+        if size + len(line) + 1 > 3900:
+            break
+        shown.append(line)
+        size += len(line) + 1
+    more = (total if total is not None else len(lines)) - len(shown)
+    if more > 0:
+        shown.append(f"… and {more} more")
+    return info(bold(title) + "\n" + ("\n".join(shown) or "nothing yet"))
+
+
+def help_message(is_admin: bool, platform_name: str, admin_extra: Sequence[tuple[str, str]] = ()) -> Message:
+    """The commands a person may use; ``admin_extra``: a platform's own admin commands."""
     lines = [f"{cmd(c)} {esc(w)}" for c, w in TEXTER_HELP]
     parts: list[Any] = [
         Section(f"{bold('textbank')} — texting from {esc(platform_name)}.\n" + "\n".join(lines))
     ]
     if is_admin:
+        admin = [*ADMIN_HELP, *admin_extra]
         parts.append(
-            Section(bold("Admin commands") + "\n" + "\n".join(f"{cmd(c)} {esc(w)}" for c, w in ADMIN_HELP))
+            Section(bold("Admin commands") + "\n" + "\n".join(f"{cmd(c)} {esc(w)}" for c, w in admin))
         )
     else:
         parts.append(Note("Admins see more commands here."))
@@ -477,6 +496,12 @@ def campaign_applied(title: str, campaign_id: int, status: str, created: bool, s
 
 def settings_saved(title: str) -> Message:
     return confirmation(f"Saved the assignment settings of {bold(title)}.")
+
+
+def assignment_settings(title: str, values: Sequence[tuple[str, Any]], saved: bool) -> Message:
+    """A campaign's assignment settings, one per line (after a change: as saved)."""
+    lines = [f"{name.replace('_', ' ')}: {bold(value)}" for name, value in values]
+    return listing(f"{'Saved' if saved else 'Current'} assignment settings of {title}", lines)
 
 
 def import_started(name: str, title: str) -> Message:
@@ -1001,6 +1026,85 @@ def notice(kind: str, payload: dict[str, Any], campaign_id: int | None = None) -
 
 def not_delivered_note(reason: str) -> str:
     return f"{WARN} Not delivered: {esc(reason or 'unknown error')}"
+
+
+# --- where conversation threads open (Discord) ---
+
+THREADS_HELP = (
+    (
+        "threads channel [CAMPAIGN]",
+        "conversation threads of a campaign (without one: of every campaign) open in this channel",
+    ),
+)
+
+
+def no_thread_channel(title: str) -> str:
+    """Why a campaign's conversation thread cannot open, and who does what about it (a reason: plain)."""
+    return (
+        f"the conversations of {title} cannot open yet: no channel is chosen for their threads. An admin "
+        f"types /textbank threads channel campaign:{title} in the channel where they should open (or leaves "
+        "campaign out, for every campaign of this server); then Send Replies on the dashboard opens them"
+    )
+
+
+def thread_not_opened(payload: dict[str, Any], reason: str) -> Message:
+    """A reply (or another thread notice) that could not reach its thread, said in the texter's DM."""
+    contact = who(str(payload.get("contact_name") or ""), str(payload.get("masked_cell") or ""))
+    title = bold(payload.get("campaign_title") or "your campaign")
+    return text_message(
+        "notice", f"{WARN} Your conversation with {contact} in {title} is waiting: {esc(reason)}."
+    )
+
+
+def thread_channel_chosen(title: str | None) -> Message:
+    """An admin chose this channel for a campaign's threads (``title``), or for every campaign's."""
+    whose = (
+        f"for {bold(title)}"
+        if title is not None
+        else "for every campaign without a channel of its own in this server"
+    )
+    return confirmation(f"Conversation threads open here, as private threads, {whose}.")
+
+
+# --- platform plumbing (what only one platform's way of working needs said) ---
+
+NO_SERVER = "use textbank from a server channel first: it has no server to go by here"
+DISCORD_TOKEN_REFUSED = "Discord refused DISCORD_TOKEN: copy the bot token from the application's Bot page"
+DISCORD_INTENT_REFUSED = (
+    "Discord refused the Message Content intent: switch it on in the developer portal "
+    "(the application's Bot page, Privileged Gateway Intents)"
+)
+DISCORD_STOPPED = "the Discord bot stopped while connecting: see the log"
+
+
+def no_dm() -> str:
+    return (
+        "textbank cannot send you a direct message: allow direct messages from this server's members "
+        "(Privacy Settings) and click Join again"
+    )
+
+
+def attachment_too_large(name: str, size: int, limit: int) -> str:
+    """An uploaded file over what textbank (or the server) takes, refused before it is downloaded."""
+    return f"{name} is {_size(size)}, larger than the {_size(limit)} textbank takes here: split it"
+
+
+def attachment_not_handed(name: str, status: int) -> str:
+    return f"Discord did not hand over {name} ({status}): attach it again"
+
+
+def export_too_large(name: str, size: int, limit: int) -> str:
+    """The export is bigger than this server lets a bot upload."""
+    return (
+        f"{name} is {_size(size)}, over this server's upload limit of {_size(limit)}: export it with "
+        "the command line (textbank contacts export CAMPAIGN), or filter it with /textbank review"
+    )
+
+
+def _size(count: int) -> str:
+    if count >= 1024 * 1024:
+        return f"{count / (1024 * 1024):,.1f} MiB"
+    return f"{max(1, round(count / 1024)):,} KiB"
 
 
 # --- admin forms ---

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from bot.chat import texts
-from bot.chat.surface import MessageRef, Place, Surface
+from bot.chat.surface import MessageRef, Place, Surface, ThreadFor
 from bot.chat.views import Message
 from bot.dbwork import DbWork
 from core import campaigns, conversations, drafts, orgs
@@ -87,8 +87,12 @@ class Threads:
         self._held: dict[tuple[int, int], _Held] = {}
 
     @asynccontextmanager
-    async def _conversation(self, user_id: int, contact_id: int) -> AsyncIterator[None]:
-        """One sync at a time per conversation (clicks and relay alike); dropped when nobody holds it."""
+    async def hold(self, user_id: int, contact_id: int) -> AsyncIterator[None]:
+        """One sync at a time per conversation (clicks and relay alike); dropped when nobody holds it.
+
+        A click that changes the conversation and then redraws its controls holds it too, so the relay
+        does not close the thread under the redraw (Discord refuses edits in an archived thread).
+        """
         key = (user_id, contact_id)
         held = self._held.setdefault(key, _Held())
         held.users += 1
@@ -128,6 +132,8 @@ class Threads:
         self, session: Session, ref: chat_threads.ThreadRef, control: str, started: tuple[str, str] | None
     ) -> str | None:
         old = chat_threads.record(session, ref.id, control, seen_control=ref.control_id, started=started)
+        if ref.closed:
+            chat_threads.set_closed(session, ref.id, False)
         chat_threads.let_go(session, ref.id, self.owner)
         return old
 
@@ -137,7 +143,7 @@ class Threads:
         Returns False when the conversation is no longer the user's (nothing is posted then). Raises when
         a post failed; the texts the platform refused are handed back, so the next sync posts them.
         """
-        async with self._conversation(user_id, contact_id):
+        async with self.hold(user_id, contact_id):
             dm = await self.surface.open_dm(platform_user_id)
             try:  # read outside the write lock (SQLite serializes writers)
                 snap = await self.reads.run(lambda s: snapshot(s, user_id, contact_id))
@@ -149,7 +155,7 @@ class Threads:
             if plan.created:
                 try:
                     place, _parent = await self.surface.open_thread(
-                        platform_user_id, texts.thread_parent(snap.view)
+                        platform_user_id, texts.thread_parent(snap.view), _thread_for(snap)
                     )
                 except BaseException:
                     await self.writes.run(lambda s: chat_threads.forget(s, ref.id))
@@ -159,6 +165,8 @@ class Threads:
             where = _place(ref)
             upto = ref.last_message_id
             try:
+                if ref.closed:  # a finished conversation's thread, open again before anything goes in
+                    await self.surface.reopen_thread(where)
                 for message in plan.new:
                     await self.surface.post(
                         where, texts.thread_line(message, snap.view.contact_name, user_id)
@@ -175,6 +183,33 @@ class Threads:
                     await self.surface.delete(MessageRef(ref.channel_id, old))
                 except Exception as exc:  # already gone: nothing to tidy
                     log.info("could not delete an old control message: %s", self.surface.failure(exc).reason)
+            if snap.view.status == "closed":  # opted out or closed while this was posted: put it away
+                await self._close(ref.id, where)
+            return True
+
+    async def _close(self, thread_id: int, where: Place) -> None:
+        await self.surface.close_thread(where)
+        await self.work.write(lambda s: chat_threads.set_closed(s, thread_id, True))
+
+    async def finish(self, user_id: int, contact_id: int) -> bool:
+        """Close the thread of a conversation finished for the user (closed, opted out, released).
+
+        A released conversation's controls say so first. Nothing happens when the conversation has no
+        open thread or came back to life since; returns whether a thread was closed.
+        """
+        async with self.hold(user_id, contact_id):
+            found = await self.work.read(
+                lambda s: chat_threads.finished(s, self.platform, user_id, contact_id)
+            )
+            if found is None:
+                return False
+            ref = found.thread
+            if found.released and ref.control_id is not None:
+                await self.surface.update(
+                    MessageRef(ref.channel_id, ref.control_id), texts.released_controls(found.campaign_title)
+                )
+                await self._drop_control(user_id, contact_id)
+            await self._close(ref.id, _place(ref))
             return True
 
     async def redraw(self, user_id: int, contact_id: int, clicked: MessageRef, *, note: str = "") -> None:
@@ -195,13 +230,22 @@ class Threads:
     async def mark_released(self, user_id: int, campaign_id: int | None, title: str) -> int:
         """Say so on the old controls of the user's conversations that were released; returns how many."""
         placed = await self.work.read(lambda s: chat_threads.released(s, self.platform, user_id, campaign_id))
-        for item in placed:
-            assert item.control_id is not None
-            await self.surface.update(
-                MessageRef(item.channel_id, item.control_id), texts.released_controls(title)
-            )
-            await self._drop_control(user_id, item.contact_id)
-        return len(placed)
+        marked = [await self._mark_released(user_id, item.contact_id, title) for item in placed]
+        return sum(marked)
+
+    async def _mark_released(self, user_id: int, contact_id: int, title: str) -> bool:
+        async with self.hold(user_id, contact_id):  # the relay may be closing the thread meanwhile
+            ref = await self.work.read(lambda s: chat_threads.find(s, self.platform, contact_id, user_id))
+            if ref is None or ref.control_id is None or ref.closed:
+                return False
+            released = texts.released_controls(title)
+            await self.surface.update(MessageRef(ref.channel_id, ref.control_id), released)
+            await self._drop_control(user_id, contact_id)
+            return True
+
+
+def _thread_for(snap: Snapshot) -> ThreadFor:
+    return ThreadFor(snap.view.campaign_id, snap.view.campaign_title)
 
 
 def _place(ref: chat_threads.ThreadRef) -> Place:

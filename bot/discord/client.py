@@ -20,8 +20,6 @@ import discord
 import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from bot.chat import replies, texts
 from bot.chat.actions import Action
@@ -32,17 +30,15 @@ from bot.chat.people import Profile, resolve_actor
 from bot.chat.surface import Place
 from bot.config import Settings
 from bot.dbwork import DbWork
-from bot.discord import thread_channels
 from bot.discord.pace import Pace, pace_requests
 from bot.discord.render import clicked_action, render
 from bot.discord.surface import PLATFORM, DiscordSurface
+from core import orgs, thread_channels
 from core.errors import Refused
 from storage.engine import Database
-from storage.models import PlatformIdentity
 
 log = logging.getLogger("textbank.discord")
 DEFAULT_API_URL = "https://discord.com/api/v10"
-FAILED = "textbank could not do that (the error is in its log): try again, or tell an admin"
 # A click's handler: the interaction, its neutral action, and the raw interaction data (a form's fields).
 Handler = Callable[[discord.Interaction, Action, dict[str, Any]], Awaitable[None]]
 
@@ -65,16 +61,6 @@ def platform_admin(interaction: discord.Interaction) -> bool:
         return True
     perms = interaction.permissions
     return bool(perms.administrator or perms.manage_guild)
-
-
-def _dm_workspace(session: Session, discord_id: str) -> str | None:
-    """The server a user last came from (a DM has none): their newest Discord identity's."""
-    return session.scalar(
-        select(PlatformIdentity.workspace_id)
-        .where(PlatformIdentity.platform == PLATFORM, PlatformIdentity.platform_user_id == discord_id)
-        .order_by(PlatformIdentity.id.desc())
-        .limit(1)
-    )
 
 
 class TextbankBot(discord.AutoShardedClient):
@@ -126,7 +112,7 @@ class TextbankBot(discord.AutoShardedClient):
             await handler(interaction, action, data)
         except Exception:  # answer anyway: a deferred answer left alone shows "thinking..." for 15 minutes
             log.exception("discord: %s failed", action.name)
-            message = texts.refusal(FAILED)
+            message = texts.refusal(texts.FAILED)
             if interaction.response.is_done():
                 await interaction.edit_original_response(**render(message).kwargs())
             else:
@@ -153,9 +139,9 @@ class TextbankBot(discord.AutoShardedClient):
         guild = str(interaction.guild_id or "")
         who = str(interaction.user.id)
         if not guild:
-            guild = await self.chat.work.read(lambda s: _dm_workspace(s, who) or "")
+            guild = await self.chat.work.read(lambda s: orgs.last_workspace(s, PLATFORM, who) or "")
         if not guild:
-            raise Refused("use textbank from a server channel first: it has no server to go by here")
+            raise Refused(texts.NO_SERVER)
         admin = platform_admin(interaction) if interaction.guild_id else False
         return await self.enter(guild, interaction.user, admin)
 
@@ -181,7 +167,8 @@ class TextbankBot(discord.AutoShardedClient):
             org_name=self.settings.organization_name,
         )
 
-    async def thread_channel(self, discord_id: str) -> str | None:
-        """The channel an admin chose for the conversation threads of the user's server."""
-        found = await self.chat.work.read(lambda s: thread_channels.for_user(s, PLATFORM, discord_id) or "")
-        return found or None
+    async def thread_channel(self, discord_id: str, campaign_id: int) -> str | None:
+        """The channel an admin chose for the campaign's conversation threads in the user's server."""
+        return await self.chat.work.read(
+            lambda s: thread_channels.for_thread(s, PLATFORM, discord_id, campaign_id)
+        )

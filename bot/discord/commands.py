@@ -25,18 +25,15 @@ from bot.chat import actions as A
 from bot.chat import adhoc, admin, texting, texts
 from bot.chat.actor import Actor
 from bot.chat.inputs import holds_nul
-from bot.chat.markup import bold
 from bot.chat.surface import Place
 from bot.chat.views import Message
-from bot.discord import thread_channels
-from bot.discord.client import FAILED, PLATFORM, TextbankBot, log
+from bot.discord.client import PLATFORM, TextbankBot, log
 from bot.discord.render import FormModal, render, submitted_fields
 from core import campaign_yaml, campaigns, orgs
 from core.errors import Refused
 
 MAX_YAML_BYTES = 1024 * 1024
 MAX_CSV_BYTES = 512 * 1024 * 1024
-LIST_LIMIT = 25  # rows shown in one answer
 CAMPAIGN_OPTION = "the campaign (type to pick from the organization's campaigns)"
 Work = Callable[[Actor], Awaitable[Message]]
 
@@ -60,23 +57,8 @@ async def answer(interaction: discord.Interaction, work: Work, **extra: Any) -> 
     except Exception:  # answer anyway: a deferred answer left alone shows "thinking..." for 15 minutes
         name = interaction.command.qualified_name if interaction.command else ""
         log.exception("discord: /textbank %s failed", name)
-        message, extra = texts.refusal(FAILED), {}
+        message, extra = texts.refusal(texts.FAILED), {}
     await interaction.edit_original_response(**render(message).kwargs(), **extra)
-
-
-def lines_message(title: str, lines: list[str], total: int | None = None) -> Message:
-    """A list: at most ``LIST_LIMIT`` lines and 3,900 characters, then how many more there are."""
-    shown: list[str] = []
-    size = 0
-    for line in lines[:LIST_LIMIT]:
-        if size + len(line) + 1 > 3900:
-            break
-        shown.append(line)
-        size += len(line) + 1
-    more = (total if total is not None else len(lines)) - len(shown)
-    if more > 0:
-        shown.append(f"… and {more} more")
-    return texts.info(bold(title) + "\n" + ("\n".join(shown) or "nothing yet"))
 
 
 async def campaign_names(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -99,14 +81,13 @@ async def campaign_names(interaction: discord.Interaction, current: str) -> list
 
 
 async def read_attachment(attachment: discord.Attachment, limit: int) -> bytes:
+    """The attached file's bytes; one over ``limit`` is refused before anything is downloaded."""
     if attachment.size > limit:
-        raise Refused(f"{attachment.filename} is larger than {limit // 1024:,} KiB: split it")
+        raise Refused(texts.attachment_too_large(attachment.filename, attachment.size, limit))
     try:
         return await attachment.read()
     except discord.HTTPException as exc:
-        raise Refused(
-            f"Discord did not hand over {attachment.filename} ({exc.status}): attach it again"
-        ) from exc
+        raise Refused(texts.attachment_not_handed(attachment.filename, exc.status)) from exc
 
 
 def register_forms(bot: TextbankBot) -> None:
@@ -134,7 +115,7 @@ class TextbankGroup(app_commands.Group):
     @app_commands.command(name="help", description="The commands you can use")
     async def help_command(self, interaction: discord.Interaction) -> None:
         async def listing(actor: Actor) -> Message:
-            return texts.help_message(actor.is_admin, "Discord")
+            return texts.help_message(actor.is_admin, "Discord", texts.THREADS_HELP)
 
         await answer(interaction, listing)
 
@@ -254,18 +235,7 @@ class TextbankGroup(app_commands.Group):
             if given.get(unlimited) == 0:
                 given[unlimited] = None
 
-        async def save(actor: Actor) -> Message:
-            found = await admin.campaign_for_form(self.chat, actor, campaign)
-            if given:
-                current = {name: getattr(found, name) for name in campaigns.ASSIGNMENT_FIELDS}
-                await admin.save_settings(self.chat, actor, found.id, {**current, **given})
-                found = await admin.campaign_for_form(self.chat, actor, str(found.id))
-            fields = campaigns.ASSIGNMENT_FIELDS
-            lines = [f"{name.replace('_', ' ')}: {bold(getattr(found, name))}" for name in fields]
-            verb = "Saved" if given else "Current"
-            return lines_message(f"{verb} assignment settings of {found.title}", lines)
-
-        await answer(interaction, save)
+        await answer(interaction, lambda actor: admin.assignment_settings(self.chat, actor, campaign, given))
 
     async def _link(
         self, interaction: discord.Interaction, kind: str, campaign: str, team: str | None
@@ -299,15 +269,11 @@ class TextbankGroup(app_commands.Group):
         await self._link(interaction, "replies", campaign, team)
 
     @threads.command(name="channel", description="Open conversation threads in this channel (private ones)")
-    async def threads_channel(self, interaction: discord.Interaction) -> None:
-        async def choose(actor: Actor) -> Message:
-            channel = str(interaction.channel_id)
-            await self.chat.work.write(
-                lambda s: thread_channels.choose(s, actor.user_id, PLATFORM, actor.workspace_id, channel)
-            )
-            return texts.confirmation(f"Conversation threads open here, in <#{channel}>, as private threads.")
-
-        await answer(interaction, choose)
+    @app_commands.autocomplete(campaign=campaign_names)
+    @app_commands.describe(campaign="the campaign whose threads open here (leave out: every campaign's)")
+    async def threads_channel(self, interaction: discord.Interaction, campaign: str | None = None) -> None:
+        channel = str(interaction.channel_id)
+        await answer(interaction, lambda actor: admin.thread_channel(self.chat, actor, campaign, channel))
 
     @app_commands.command(name="stats", description="A campaign's progress")
     @app_commands.autocomplete(campaign=campaign_names)
@@ -394,6 +360,9 @@ class TextbankGroup(app_commands.Group):
                 title, count = await admin.export_csv(self.chat, actor, campaign, path)
                 slug = re.sub(r"[^A-Za-z0-9_-]+", "-", title).strip("-").lower() or "campaign"
                 name = f"{slug}-contacts.csv"
+                size, limit = path.stat().st_size, interaction.filesize_limit
+                if size > limit:  # Discord would refuse the upload (413) after the whole file went up
+                    raise Refused(texts.export_too_large(name, size, limit))
                 files.append(discord.File(path, name))
                 return texts.exported(name, count)
 

@@ -7,6 +7,7 @@ import contextlib
 
 import discord
 
+from bot.chat import texts
 from bot.chat.relay import RelayWorker
 from bot.config import Settings
 from bot.discord import commands, texting
@@ -53,15 +54,10 @@ class DiscordComponent:
         try:
             self._running.result()
         except discord.LoginFailure as exc:
-            raise Refused(
-                "Discord refused DISCORD_TOKEN: copy the bot token from the application's Bot page"
-            ) from exc
+            raise Refused(texts.DISCORD_TOKEN_REFUSED) from exc
         except discord.PrivilegedIntentsRequired as exc:
-            raise Refused(
-                "Discord refused the Message Content intent: switch it on in the developer portal "
-                "(the application's Bot page, Privileged Gateway Intents)"
-            ) from exc
-        raise Refused("the Discord bot stopped while connecting: see the log")
+            raise Refused(texts.DISCORD_INTENT_REFUSED) from exc
+        raise Refused(texts.DISCORD_STOPPED)
 
     async def stop(self) -> None:
         if self._relay is not None:

@@ -1,7 +1,9 @@
 """The Discord ``Surface``: neutral messages posted, edited and deleted through discord.py's REST client.
 
-A conversation thread is a private thread in the channel an admin chose for the server
-(``/textbank threads channel``), the texter added to it; the thread is a channel of its own.
+A conversation thread is a private thread in the channel an admin chose for its campaign, or for the
+server (``/textbank threads channel [campaign]``), the texter added to it; the thread is a channel of its
+own. A finished conversation's thread is archived (Discord keeps at most 1,000 active threads a server)
+and unarchived before anything is posted into it again.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import discord
 
-from bot.chat.surface import Failure, MessageRef, Place
+from bot.chat import texts
+from bot.chat.surface import Failure, MessageRef, NoThreadChannel, Place, ThreadFor
 from bot.chat.views import Message
 from bot.discord.render import Rendered, render
 from core.errors import Refused
 
 PLATFORM = "discord"
-ThreadChannel = Callable[[str], Awaitable[str | None]]
+# (Discord user id, campaign id) -> the channel that user's threads of the campaign open in, or None.
+ThreadChannel = Callable[[str, int], Awaitable[str | None]]
+ARCHIVED = 50083  # Discord's error code: "Operation cannot be performed on an archived thread"
 
 
 class DiscordSurface:
@@ -27,7 +32,6 @@ class DiscordSurface:
 
     def __init__(self, client: discord.Client, thread_channel: ThreadChannel) -> None:
         self.client = client
-        # The channel a user's conversation threads go in (by their Discord id), or None when unset.
         self.thread_channel = thread_channel
         self.dm_channels: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -39,12 +43,32 @@ class DiscordSurface:
         return self.client.get_partial_messageable(int(channel_id))
 
     async def post(self, place: Place, message: Message) -> MessageRef:
-        sent = await self._channel(place.channel_id).send(**render(message).kwargs())
+        channel = self._channel(place.channel_id)
+        try:
+            sent = await channel.send(**render(message).kwargs())
+        except discord.HTTPException as exc:
+            if exc.code != ARCHIVED:
+                raise
+            # Discord archived the thread on its own (a week without a text): a new text brings it back.
+            await self.reopen_thread(place)
+            sent = await channel.send(**render(message).kwargs())
         return MessageRef(place.channel_id, str(sent.id))
 
     async def update(self, ref: MessageRef, message: Message) -> None:
         partial = self._channel(ref.channel_id).get_partial_message(int(ref.message_id))
-        await partial.edit(**render(message).kwargs())
+        try:
+            await partial.edit(**render(message).kwargs())
+        except discord.HTTPException as exc:
+            if exc.code != ARCHIVED:
+                raise
+            # A click on a finished conversation's controls (Discord's phone apps allow it): edit them,
+            # and leave the thread archived as it was found.
+            thread = Place(ref.channel_id)
+            await self.reopen_thread(thread)
+            try:
+                await partial.edit(**render(message).kwargs())
+            finally:
+                await self.close_thread(thread)
 
     async def delete(self, ref: MessageRef) -> None:
         with contextlib.suppress(discord.NotFound):  # already gone: not an error
@@ -59,14 +83,13 @@ class DiscordSurface:
                 self.dm_channels[platform_user_id] = str(data["id"])
         return Place(self.dm_channels[platform_user_id])
 
-    async def open_thread(self, platform_user_id: str, parent: Message) -> tuple[Place, MessageRef]:
-        """A private thread in the server's conversations channel, the texter added, ``parent`` first."""
-        channel_id = await self.thread_channel(platform_user_id)
+    async def open_thread(
+        self, platform_user_id: str, parent: Message, conversation: ThreadFor
+    ) -> tuple[Place, MessageRef]:
+        """A private thread in the campaign's conversations channel, the texter added, ``parent`` first."""
+        channel_id = await self.thread_channel(platform_user_id, conversation.campaign_id)
         if channel_id is None:
-            raise Refused(
-                "no channel is chosen for conversation threads: an admin picks one with "
-                "/textbank threads channel"
-            )
+            raise NoThreadChannel(texts.no_thread_channel(conversation.campaign_title))
         name = (parent.summary or "conversation")[:100]
         data = await self.client.http.start_thread_without_message(
             int(channel_id),
@@ -79,6 +102,15 @@ class DiscordSurface:
         await self.client.http.add_user_to_thread(int(thread_id), int(platform_user_id))
         place = Place(thread_id)
         return place, await self.post(place, parent)
+
+    async def close_thread(self, thread: Place) -> None:
+        """Archive the thread (PATCH archived): it leaves the server's active threads, its history stays."""
+        with contextlib.suppress(discord.NotFound):  # deleted by someone: nothing left to archive
+            await self.client.http.edit_channel(int(thread.channel_id), archived=True)
+
+    async def reopen_thread(self, thread: Place) -> None:
+        """Unarchive the thread: Discord refuses posts and edits in an archived one."""
+        await self.client.http.edit_channel(int(thread.channel_id), archived=False)
 
     def failure(self, exc: BaseException) -> Failure:
         if isinstance(exc, discord.HTTPException):

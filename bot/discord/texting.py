@@ -26,10 +26,6 @@ from core.errors import Refused
 Flow = Callable[[Actor, Action], Awaitable[Message]]
 FormFlow = Callable[[Actor, Action, dict[str, str]], Awaitable[Message]]
 ControlFlow = Callable[[Actor, Action, MessageRef], Awaitable[None]]
-NO_DM = (
-    "textbank cannot send you a direct message: allow direct messages from this server's members "
-    "(Privacy Settings) and click Join again"
-)
 
 
 def _clicked(interaction: discord.Interaction) -> MessageRef | None:
@@ -200,4 +196,4 @@ async def _join(bot: TextbankBot, actor: Actor, action: Action) -> Message:
     try:
         return await texting.join(bot.chat, actor, action.text("t"))
     except discord.Forbidden:
-        return texts.refusal(NO_DM)
+        return texts.refusal(texts.no_dm())

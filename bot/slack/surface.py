@@ -11,7 +11,7 @@ from aiohttp import ClientConnectorError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat.surface import Failure, MessageRef, Place
+from bot.chat.surface import Failure, MessageRef, Place, ThreadFor
 from bot.chat.views import Message
 from bot.slack import render
 
@@ -72,10 +72,19 @@ class SlackSurface:
             opening.add_done_callback(lambda _: self._opening.pop(platform_user_id, None))
         return Place(await asyncio.shield(opening))
 
-    async def open_thread(self, platform_user_id: str, parent: Message) -> tuple[Place, MessageRef]:
+    async def open_thread(
+        self, platform_user_id: str, parent: Message, conversation: ThreadFor
+    ) -> tuple[Place, MessageRef]:
+        """Under ``parent`` in the texter's DM, whatever the campaign."""
         dm = await self.open_dm(platform_user_id)
         posted = await self.post(dm, parent)
         return Place(dm.channel_id, posted.message_id), posted
+
+    async def close_thread(self, thread: Place) -> None:
+        """A Slack thread has no open or closed: a finished conversation's thread stays where it is."""
+
+    async def reopen_thread(self, thread: Place) -> None:
+        """Nothing to reopen on Slack (see ``close_thread``)."""
 
     def failure(self, exc: BaseException) -> Failure:
         if isinstance(exc, SlackApiError):

@@ -1,9 +1,16 @@
 from __future__ import annotations
 
-from sqlalchemy import inspect
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, inspect, text
 
 from storage import Database, upgrade
-from storage.migrate import current_revision
+from storage.migrate import alembic_config, current_revision
 from storage.models import Base, Organization
 
 
@@ -55,3 +62,60 @@ def test_the_migrations_build_the_models_schema(db_url: str) -> None:
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     finally:
         db.dispose()
+
+
+def _fresh_database(tmp_path: Path, engine: str) -> tuple[str, Callable[[], None]]:
+    """An empty database of ``engine`` (a new PostgreSQL schema): its URL, and how to drop it."""
+    if engine == "sqlite":
+        return f"sqlite:///{tmp_path / 'old.db'}", lambda: None
+    pg = os.environ.get("TEXTBANK_TEST_DATABASE_URL", "")
+    if not pg:
+        pytest.skip("PostgreSQL tests need TEXTBANK_TEST_DATABASE_URL")
+    schema = f"tb_mig_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+
+    def drop() -> None:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    return f"{pg}{'&' if '?' in pg else '?'}options=-csearch_path%3D{schema}", drop
+
+
+OLD_ROWS = (
+    "INSERT INTO organizations (id, name, optout_phrases, created_at) "
+    "VALUES (1, 'o', '[]', CURRENT_TIMESTAMP)",
+    "INSERT INTO workspace_links (organization_id, platform, workspace_id, thread_channel_id, created_at) "
+    "VALUES (1, 'discord', 'G1', 'C1', CURRENT_TIMESTAMP)",
+)
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_0014_keeps_the_servers_thread_channel_and_goes_back_cleanly(tmp_path: Path, engine: str) -> None:
+    """From 0013 with a server's channel chosen to 0014 (campaign channels, closed threads) and back."""
+    url, drop = _fresh_database(tmp_path, engine)
+    db: Database | None = None
+    try:
+        upgrade(url, "0013_discord2")
+        db = Database(url)
+        with db.engine.begin() as conn:
+            for statement in OLD_ROWS:
+                conn.execute(text(statement))
+        upgrade(url)
+        assert current_revision(url) == "0014_dthreads"
+        with db.engine.begin() as conn:
+            assert conn.execute(text("SELECT thread_channel_id FROM workspace_links")).scalar() == "C1"
+            assert conn.execute(text("SELECT count(*) FROM campaign_thread_channels")).scalar() == 0
+        closed = next(c for c in inspect(db.engine).get_columns("chat_threads") if c["name"] == "closed")
+        assert closed["nullable"] is False and closed["default"] is not None  # existing threads: open
+        command.downgrade(alembic_config(url), "0013_discord2")
+        assert current_revision(url) == "0013_discord2"
+        assert "campaign_thread_channels" not in inspect(db.engine).get_table_names()
+        with db.engine.begin() as conn:
+            assert conn.execute(text("SELECT thread_channel_id FROM workspace_links")).scalar() == "C1"
+    finally:
+        if db is not None:
+            db.dispose()
+        drop()

@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from bot.chat.relay import RelayWorker
-from bot.chat.surface import Failure, MessageRef, Place, Surface
+from bot.chat.surface import Failure, MessageRef, Place, Surface, ThreadFor
 from bot.chat.threads import Threads
 from bot.chat.views import Message
 from bot.dbwork import DbWork
@@ -37,6 +37,8 @@ class MemorySurface:
         self.posted: dict[str, tuple[Place, Message]] = {}
         self.deleted: set[str] = set()
         self.refuse: set[str] = set()  # summaries to refuse once
+        self.closed: list[str] = []  # threads closed, in order
+        self.reopened: list[str] = []
 
     def render(self, message: Message) -> Message:
         return message
@@ -59,9 +61,17 @@ class MemorySurface:
     async def open_dm(self, platform_user_id: str) -> Place:
         return Place("dm-" + platform_user_id)
 
-    async def open_thread(self, platform_user_id: str, parent: Message) -> tuple[Place, MessageRef]:
+    async def open_thread(
+        self, platform_user_id: str, parent: Message, conversation: ThreadFor
+    ) -> tuple[Place, MessageRef]:
         ref = await self.post(Place("threads"), parent)
         return Place("thread-" + ref.message_id), ref
+
+    async def close_thread(self, thread: Place) -> None:
+        self.closed.append(thread.channel_id)
+
+    async def reopen_thread(self, thread: Place) -> None:
+        self.reopened.append(thread.channel_id)
 
     def failure(self, exc: BaseException) -> Failure:
         return Failure(isinstance(exc, Refusal), None, str(exc))
@@ -138,3 +148,34 @@ def _lines(db: Database, user_id: int, contact_id: int) -> list[Message]:
     with db.read() as s:
         snap = snapshot(s, user_id, contact_id)
     return [texts.thread_line(m, snap.view.contact_name, user_id) for m in snap.view.messages]
+
+
+async def test_a_finished_notice_closes_the_thread_once_and_a_reply_after_it_reopens_the_thread(
+    db: Database, replied: tuple[int, int]
+) -> None:
+    from core import conversations
+    from core.orgs import get_user
+
+    tess_id, contact_id = replied
+    surface = MemorySurface()
+    threads = Threads(surface, DbWork(db))
+    relay = RelayWorker(threads)
+    assert await relay.run_once() == (1, 0)
+    [channel] = {p.channel_id for p, _ in surface.posted.values() if p.channel_id.startswith("thread-")}
+
+    with db.session() as s:  # the texter closes it: core queues the thread's closing with the change
+        conversations.close(s, get_user(s, tess_id), contact_id)
+    assert await relay.run_once() == (1, 0)
+    assert surface.closed == [channel] and surface.reopened == []
+    assert not await threads.finish(tess_id, contact_id)  # closed already: nothing more goes out
+    assert surface.closed == [channel]
+
+    with db.session() as s:  # the contact writes again: the same thread is reopened before the text
+        receive_inbound(
+            s, from_cell=_cell(db, contact_id), to="+1", body="one more thing", provider_sid="SMm3"
+        )
+    assert await relay.run_once() == (1, 0)
+    assert surface.reopened == [channel] and surface.closed == [channel]
+    shown = surface.thread(channel)
+    assert shown[-2][1].endswith("one more thing") and shown[-1][0] == "control"
+    assert not await threads.finish(tess_id, contact_id)  # back to life: its thread stays open

@@ -12,7 +12,9 @@ The gateway answers HELLO, heartbeat ACKs, and IDENTIFY with READY and one GUILD
 the next calls on a path with 429 and ``retry_after`` (discord.py waits and retries). ``ratelimits`` (a
 ``tests.bot.discord.ratelimits.RateLimits``) models Discord's own limits instead: headers on every answer,
 the global 50 requests a second, and per-route buckets. A message whose components break Discord's rules
-(``component_problems``) is answered 400, as Discord answers it.
+(``component_problems``) is answered 400, as Discord answers it. A thread archived with
+``PATCH /channels/ID`` refuses posts, edits and deletes of its messages (400, code 50083) until it is
+unarchived, as Discord's does.
 """
 
 from __future__ import annotations
@@ -122,6 +124,9 @@ class DiscordStandIn:
     ratelimits: RateLimits | None = None  # Discord's limits modelled (None: no rate-limit headers)
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     identified: int = 0
+    # What the server lets a bot upload (an interaction's attachment_size_limit), and files downloaded.
+    upload_limit: int = 25 * 1024 * 1024
+    downloaded: list[str] = field(default_factory=list)
     base_url: str = ""
     root: str = ""
     _server: WebServer | None = None
@@ -245,6 +250,11 @@ class DiscordStandIn:
             }
             call.response = {"message": "Invalid Form Body", "code": 50035, "errors": errors}
             return self._json(call.response, status=400)
+        archived = self._archived_thread(path)
+        if archived is not None:  # Discord refuses posts, edits and deletes in an archived thread
+            body = {"message": "Thread is archived", "code": 50083}
+            call.response = body
+            return self._json(body, status=400)
         for method, pattern, handler in self._routes():
             match = re.fullmatch(pattern, path)
             if match and method == request.method:
@@ -255,6 +265,17 @@ class DiscordStandIn:
                     else self._json(result, headers=headers)
                 )
         return self._json({"message": f"stand-in has no {request.method} {path}", "code": 0}, status=404)
+
+    def _archived_thread(self, path: str) -> int | None:
+        match = re.fullmatch(r"/channels/(\d+)/messages(/\d+)?", path)
+        channel = self.channels.get(int(match.group(1))) if match else None
+        if channel is not None and (channel.get("thread_metadata") or {}).get("archived"):
+            return int(channel["id"])
+        return None
+
+    def archived(self, thread_id: int | str) -> bool:
+        """Whether the thread is archived now."""
+        return bool(self.channels[int(thread_id)]["thread_metadata"]["archived"])
 
     def _routes(self) -> list[tuple[str, str, Callable[..., Any]]]:
         return [
@@ -403,6 +424,7 @@ class DiscordStandIn:
         body = call.body or {}
         if "archived" in body:
             channel["thread_metadata"]["archived"] = body["archived"]
+            channel["thread_metadata"]["archive_timestamp"] = _now()
         return channel
 
     def _callback(self, call: Call, interaction_id: str, token: str) -> dict[str, Any]:
@@ -441,6 +463,7 @@ class DiscordStandIn:
 
     async def _attachment(self, request: web.Request) -> web.Response:
         data = self.attachments.get(request.match_info["name"])
+        self.downloaded.append(request.match_info["name"])
         if data is None:
             return web.Response(status=404)
         return web.Response(body=data, content_type="application/octet-stream")
@@ -604,7 +627,7 @@ class DiscordStandIn:
             "channel": channel,
             "locale": "en-US",
             "app_permissions": ALL_PERMISSIONS,
-            "attachment_size_limit": 25 * 1024 * 1024,
+            "attachment_size_limit": self.upload_limit,
             "entitlements": [],
             "authorizing_integration_owners": {"0": str(GUILD_ID)},
             "context": 0 if channel.get("guild_id") else 1,

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from bot.chat import actions as A
 from bot.chat.actions import MAX_ENCODED, ActionTooLong, act
+from bot.chat.texts import listing
 from bot.chat.views import Button, Controls, Message, Option, OptionGroup, Select
-from bot.discord.commands import lines_message
 from bot.discord.component import DiscordComponent
 from bot.discord.render import render
 from core import campaign_yaml, campaigns, orgs
@@ -110,7 +110,7 @@ async def test_manage_server_makes_an_admin_and_the_owner_owns(
 
 
 def test_a_long_list_stays_within_an_embed_and_says_how_many_more() -> None:
-    message = lines_message("Review", [f"`+1212555{i:04d}` " + "x" * 300 for i in range(400)])
+    message = listing("Review", [f"`+1212555{i:04d}` " + "x" * 300 for i in range(400)])
     (embed,) = render(message).embeds
     assert embed.description is not None and len(embed.description) <= 4096
     assert embed.description.endswith("more") and len(embed) <= 6000
