@@ -82,7 +82,7 @@ ADMIN_HELP = (
     ("max CAMPAIGN @texter N|none", "a texter's own maximum of contacts held"),
     ("review CAMPAIGN FILTER [@texter]", "message review (needs-first-message, needs-response, ...)"),
     ("export CAMPAIGN", "the contacts as CSV with their answers and tags, uploaded into this channel"),
-    ("optout NUMBER", "add a number to the organization's opt-out list"),
+    ("optout add NUMBER", "add a number to the organization's opt-out list"),
     ("optout list [PAGE]", "the organization's opt-out list"),
     ("admin add @user", "make someone an admin"),
     ("connect [CODE]", "a one-time code that links another Slack workspace or Discord server, or enter one"),

@@ -58,7 +58,11 @@ async def answer(interaction: discord.Interaction, work: Work, **extra: Any) -> 
         name = interaction.command.qualified_name if interaction.command else ""
         log.exception("discord: /textbank %s failed", name)
         message, extra = texts.refusal(texts.FAILED), {}
-    await interaction.edit_original_response(**render(message).kwargs(), **extra)
+    try:
+        await interaction.edit_original_response(**render(message).kwargs(), **extra)
+    except discord.HTTPException:  # Discord refused the answer itself: say so rather than think forever
+        log.exception("discord: the answer to /textbank was refused")
+        await interaction.edit_original_response(**render(texts.refusal(texts.FAILED)).kwargs())
 
 
 async def campaign_names(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:

@@ -162,12 +162,15 @@ async def export_command(ctx: Ctx) -> None:
 
 async def optout_command(ctx: Ctx) -> None:
     if not ctx.args:
-        raise ctx.usage("optout NUMBER | optout list [PAGE]")
+        raise ctx.usage("optout add NUMBER | optout list [PAGE]")
     if ctx.args[0].lower() == "list":
         page = admin.whole_number(ctx.args[1], "page") if len(ctx.args) > 1 else 1
         await ctx.say(await admin.optout_list(ctx.deps.chat, ctx.actor, page))
         return
-    await ctx.say(await admin.optout_add(ctx.deps.chat, ctx.actor, " ".join(ctx.args)))
+    number = ctx.args[1:] if ctx.args[0].lower() == "add" else ctx.args  # "optout NUMBER" still works
+    if not number:
+        raise ctx.usage("optout add NUMBER | optout list [PAGE]")
+    await ctx.say(await admin.optout_add(ctx.deps.chat, ctx.actor, " ".join(number)))
 
 
 async def admin_command(ctx: Ctx) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from types import SimpleNamespace
 
+import discord
 from sqlalchemy import select
 
 from bot.discord.component import DiscordComponent
@@ -110,3 +112,25 @@ async def test_a_command_that_fails_unexpectedly_still_answers(
     assert "textbank could not do that" in answer.text  # not a "thinking..." left for 15 minutes
     assert "the database went away" not in answer.text
     assert any("stats failed" in r.getMessage() for r in caplog.records)
+
+
+async def test_an_answer_discord_refuses_is_replaced_by_the_failure_line(
+    bot: DiscordComponent, discord_api: DiscordStandIn, db: Database, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    await launched(db, discord_api, tmp_path)
+    real = discord.Interaction.edit_original_response
+    refused: list[dict[str, object]] = []
+
+    async def refused_once(self: discord.Interaction, **kwargs: object) -> object:
+        if not refused:  # as Discord answers a message that breaks its rules (50035 Invalid Form Body)
+            refused.append(kwargs)
+            response = SimpleNamespace(status=400, reason="Bad Request")
+            raise discord.HTTPException(response, "Invalid Form Body")
+        return await real(self, **kwargs)
+
+    monkeypatch.setattr(discord.Interaction, "edit_original_response", refused_once)
+    answer = await ask(discord_api, OWNER_ID, "stats", options={"campaign": "Test Drive"})
+    embeds = [e.to_dict() for e in refused[0]["embeds"]]  # type: ignore[attr-defined]
+    assert "Test Drive" in str(embeds)  # the stats were what Discord refused
+    assert "textbank could not do that" in answer.text  # not a "thinking..." left for 15 minutes
+    assert any("answer to /textbank was refused" in r.getMessage() for r in caplog.records)

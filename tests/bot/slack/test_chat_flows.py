@@ -252,6 +252,11 @@ async def test_optout_list_pages_the_organizations_opt_outs(driver: Driver) -> N
     assert "there is no page 2" in driver.responses(ADMIN)[-1]
     await driver.command(TEXTER, "optout list")
     assert "only an admin" in driver.responses(TEXTER)[-1]
+    await driver.command(ADMIN, "optout add (212) 555-0198")  # the words Discord's command uses work too
+    await driver.command(ADMIN, "optout list")
+    assert "+12125550198" in driver.responses(ADMIN)[-1] and "2 numbers" in driver.responses(ADMIN)[-1]
+    await driver.command(ADMIN, "optout add")
+    assert "optout add NUMBER" in driver.responses(ADMIN)[-1]
 
 
 async def test_the_admin_home_shows_progress_and_what_waits_with_its_action(driver: Driver) -> None:
