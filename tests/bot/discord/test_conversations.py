@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,10 @@ ANN = "+12125550101"
 class World:
     http: aiohttp.ClientSession
 
-    def __init__(self, api: DiscordStandIn, twilio: TwilioStandIn, web: WebServer) -> None:
-        self.api, self.twilio, self.web = api, twilio, web
+    def __init__(
+        self, api: DiscordStandIn, twilio: TwilioStandIn, web: WebServer, sender: OutboxSender
+    ) -> None:
+        self.api, self.twilio, self.web, self.sender = api, twilio, web, sender
 
     async def inbound(self, cell: str, body: str, sid: str) -> int:
         """A text from ``cell``, signed as Twilio signs it (the Slack end-to-end test's request)."""
@@ -50,8 +53,11 @@ class World:
         return [self.api.message(c) for c in calls]
 
 
-@pytest.fixture
-async def world(db: Database, db_url: str, discord_api: DiscordStandIn) -> AsyncIterator[World]:
+@asynccontextmanager
+async def running(
+    db: Database, db_url: str, discord_api: DiscordStandIn, workers: int = 1
+) -> AsyncIterator[World]:
+    """The web server (Twilio webhooks), the Twilio sender and the Discord bot, run against the stand-ins."""
     twilio = TwilioStandIn().start()
     discord = {"discord_token": BOT_TOKEN, "discord_api_url": discord_api.base_url}
     settings = h.twilio_settings(twilio.url, service=False, database_url=db_url, **discord)
@@ -59,15 +65,21 @@ async def world(db: Database, db_url: str, discord_api: DiscordStandIn) -> Async
     sender = OutboxSender(
         db,
         TwilioGateway(build_client(settings, timeout=30), settings),
-        SenderOptions(workers=1, rate=None, poll_interval=0.05),
+        SenderOptions(workers=workers, rate=None, poll_interval=0.05),
     )
     bot = DiscordComponent(db, settings)
     for part in (web, sender, bot):
         await part.start()
-    yield World(discord_api, twilio, web)
+    yield World(discord_api, twilio, web, sender)
     for part in (bot, sender, web):
         await part.stop()
     twilio.stop()
+
+
+@pytest.fixture
+async def world(db: Database, db_url: str, discord_api: DiscordStandIn) -> AsyncIterator[World]:
+    async with running(db, db_url, discord_api) as w:
+        yield w
 
 
 def control_select(message: dict[str, Any], placeholder_word: str) -> dict[str, Any]:

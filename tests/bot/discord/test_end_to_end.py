@@ -12,51 +12,23 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.discord.component import DiscordComponent
-from bot.twilio.client import build_client
-from bot.twilio.sender import OutboxSender, SenderOptions, TwilioGateway
-from bot.twilio.webhooks import add_twilio_routes
-from bot.web import WebServer, create_app
 from storage import Database
 from storage.models import Contact, PlatformIdentity
 from storage.models import Message as Text
 from tests.bot.discord.conftest import ADMIN, TEXTER, TEXTER2
-from tests.bot.discord.standin import APP_ID, BOT_TOKEN, CHANNEL_ID, DiscordStandIn
-from tests.bot.discord.test_conversations import World as ConversationWorld
-from tests.bot.discord.test_conversations import control_select
+from tests.bot.discord.standin import APP_ID, CHANNEL_ID, DiscordStandIn
+from tests.bot.discord.test_conversations import World, control_select, running
 from tests.bot.discord.test_texting import ask, click
 from tests.bot.slack.test_admin import CAMPAIGN_YAML
 from tests.bot.slack.test_end_to_end import CONTACTS
-from tests.bot.twilio import helpers as h
-from tests.bot.twilio.standin import TwilioStandIn
 
 EDITED = "Great, thanks! Polls open at 7 on Tuesday."
 
 
-class World(ConversationWorld):
-    sender: OutboxSender
-
-
 @pytest.fixture
 async def world(db: Database, db_url: str, discord_api: DiscordStandIn) -> AsyncIterator[World]:
-    twilio = TwilioStandIn().start()
-    discord = {"discord_token": BOT_TOKEN, "discord_api_url": discord_api.base_url}
-    settings = h.twilio_settings(twilio.url, service=False, database_url=db_url, **discord)
-    web = WebServer(create_app(settings, db, hooks=[add_twilio_routes]), "127.0.0.1", 0)
-    sender = OutboxSender(
-        db,
-        TwilioGateway(build_client(settings, timeout=30), settings),
-        SenderOptions(workers=2, rate=None, poll_interval=0.05),
-    )
-    bot = DiscordComponent(db, settings)
-    for part in (web, sender, bot):
-        await part.start()
-    w = World(discord_api, twilio, web)
-    w.sender = sender
-    yield w
-    for part in (bot, sender, web):
-        await part.stop()
-    twilio.stop()
+    async with running(db, db_url, discord_api, workers=2) as w:
+        yield w
 
 
 def labels(message: dict[str, Any]) -> list[str]:
