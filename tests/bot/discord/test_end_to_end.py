@@ -18,8 +18,7 @@ from storage.models import Message as Text
 from tests.bot.discord.conftest import ADMIN, TEXTER, TEXTER2
 from tests.bot.discord.standin import APP_ID, CHANNEL_ID, DiscordStandIn
 from tests.bot.discord.test_conversations import World, control_select, running
-from tests.bot.discord.test_texting import ask, click
-from tests.bot.slack.test_admin import CAMPAIGN_YAML
+from tests.bot.discord.test_texting import ask, click, set_up_campaign
 from tests.bot.slack.test_end_to_end import CONTACTS
 
 EDITED = "Great, thanks! Polls open at 7 on Tuesday."
@@ -104,24 +103,8 @@ async def test_a_campaign_from_attachments_to_an_edited_reply_and_done_for_the_d
 ) -> None:
     w, api = world, world.api
     # The admin sets the campaign up from attachments, launches it and posts the join message.
-    yaml_file = api.add_attachment("campaign.yaml", CAMPAIGN_YAML.encode())
-    applied = await ask(api, ADMIN, "campaign", "apply", attachments={"file": yaml_file})
-    assert "Created" in applied.text and "Test Drive" in applied.text
-    imported = await ask(
-        api,
-        ADMIN,
-        "contacts",
-        options={"campaign": "Test Drive"},
-        attachments={"file": api.add_attachment("contacts.csv", CONTACTS.encode())},
-        containing="Imported",
-        timeout=120.0,  # the first import of a process loads the zip code tables
-    )
-    assert "Imported **6**" in imported.text, imported.text
-    assert "is launched" in (await ask(api, ADMIN, "launch", options={"campaign": "Test Drive"})).text
+    join = await set_up_campaign(api, ADMIN, CONTACTS, imported_count=6)
     assert "Conversation threads open here" in (await ask(api, ADMIN, "threads", "channel")).text
-    linked = await ask(api, ADMIN, "link", "initials", options={"campaign": "Test Drive"})
-    assert "Posted the join message" in linked.text
-    join = api.message(api.find("POST", rf"/channels/{CHANNEL_ID}/messages")[-1])
 
     # Two texters join and text at once, one click per text.
     joined = await asyncio.gather(*(click(api, user, join, "Join") for user in (TEXTER, TEXTER2)))

@@ -33,29 +33,27 @@ async def click(api: DiscordStandIn, user: int, message: dict, label: str) -> Ca
     return await api.answer(await api.click(user, message, buttons[0]["custom_id"]), before)
 
 
-async def set_up_campaign(api: DiscordStandIn) -> dict:
-    """The owner applies the YAML and the CSV as attachments, launches, and posts a join message."""
-    applied = await ask(
-        api,
-        OWNER_ID,
-        "campaign",
-        "apply",
-        attachments={"file": api.add_attachment("c.yaml", CAMPAIGN_YAML.encode())},
-    )
+async def set_up_campaign(
+    api: DiscordStandIn, admin: int = OWNER_ID, contacts: str = CONTACTS_CSV, imported_count: int = 3
+) -> dict:
+    """An admin applies the YAML and the CSV (``imported_count`` good rows) as attachments, launches, and
+    posts a join message."""
+    yaml_file = api.add_attachment("campaign.yaml", CAMPAIGN_YAML.encode())
+    applied = await ask(api, admin, "campaign", "apply", attachments={"file": yaml_file})
     assert "Created" in applied.text and "Test Drive" in applied.text
     imported = await ask(
         api,
-        OWNER_ID,
+        admin,
         "contacts",
         options={"campaign": "Test Drive"},
-        attachments={"file": api.add_attachment("contacts.csv", CONTACTS_CSV.encode())},
+        attachments={"file": api.add_attachment("contacts.csv", contacts.encode())},
         containing="Imported",
         timeout=120.0,  # the first zip code looked up loads the zip code table
     )
-    assert "Imported **3**" in imported.text, imported.text
-    assert "is launched" in (await ask(api, OWNER_ID, "launch", options={"campaign": "Test Drive"})).text
+    assert f"Imported **{imported_count}**" in imported.text, imported.text
+    assert "is launched" in (await ask(api, admin, "launch", options={"campaign": "Test Drive"})).text
     before = len(api.calls)
-    linked = await ask(api, OWNER_ID, "link", "initials", options={"campaign": "Test Drive"})
+    linked = await ask(api, admin, "link", "initials", options={"campaign": "Test Drive"})
     assert "Posted the join message" in linked.text
     (post,) = api.find("POST", rf"/channels/{CHANNEL_ID}/messages")[-1:]
     assert api.calls.index(post) >= before and "Join" in post.text
