@@ -4,14 +4,17 @@ Each path runs alternately with its reference in the same process and the same d
 times each, on fresh rows every time; the report gives each side's rate and their ratio (textbank's rate
 over the reference's, the median of the rounds):
 
-- ``send``: a Send click as the Slack button does it: ``core.sending.send_initial`` then
-  ``core.sending.next_initial`` (the next card), 64 clicks per transaction as ``bot.group_commit`` batches
-  them. Reference: the same guarded UPDATE, queued INSERT and next-card read as one statement per click on
-  PostgreSQL (a data-modifying CTE; three statements on SQLite), through the driver alone, with the script
-  held in memory.
-- ``claim``: Request More: ``core.assignment.request_initials`` (a batch of 200), one transaction per claim,
-  campaign and user loaded as the click loads them. Reference: the membership row locked, then one
-  ``UPDATE ... WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED LIMIT 200))``.
+- ``send``: a Send click as the chat layer's button makes it: ``core.sending.send_and_next`` (the send
+  and the next card, the texter carried by the click), 64 clicks per transaction as ``DbWork.batched``
+  groups them. Reference: the same guarded UPDATE, queued INSERT and next-card read as one statement per
+  click on PostgreSQL (a data-modifying CTE; three statements on SQLite), through the driver alone, with
+  the script held in memory. ``send_apart``: the calls the button made before (user loaded,
+  ``send_initial``, campaign loaded, ``next_initial``), against the same reference, for an A/B.
+- ``claim``: Request More as the chat layer makes it: ``core.assignment.request_initials_for`` (a batch
+  of 200; the texter carried, the campaign read with the locked membership), one transaction per claim.
+  Reference: the membership row locked, then one
+  ``UPDATE ... WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED LIMIT 200))``. ``claim_apart``:
+  the campaign and the user loaded, then ``request_initials``, as before.
 - ``import``: ``core.contacts_import.import_contacts`` of a CSV. Reference: the same rows parsed with the
   csv module and loaded with one COPY into contacts (PostgreSQL), or one executemany (SQLite).
 
@@ -20,6 +23,7 @@ contacts assigned to its texter alone, each import's row count.
 
     python bench/limits.py                                       # PostgreSQL (the local test database)
     python bench/limits.py --url sqlite:// --paths send,claim    # SQLite, in a temporary file
+    python bench/limits.py --paths send,send_apart,claim,claim_apart   # each path and the calls before
     python bench/limits.py --profile send                        # textbank's side under pyinstrument
 
 PostgreSQL runs in a throw-away schema, dropped at the end.
@@ -267,6 +271,20 @@ def bench_send_apart(db: Database, args: argparse.Namespace) -> tuple[list[Round
 
 
 def claim_textbank(db: Database, campaign_id: int, users: list[int]) -> dict[int, list[int]]:
+    """The claims as the chat layer's Request More makes them: ``request_initials_for`` (the texter
+    carried by the click, the campaign read with the locked membership), one transaction each."""
+    texters = texters_of(db, [(user_id, 0) for user_id in users])
+    claimed = {}
+    for user_id in users:
+        with db.session() as session:
+            result = assignment.request_initials_for(session, texters[user_id], campaign_id).result
+            claimed[user_id] = result.contact_ids
+    return claimed
+
+
+def claim_apart(db: Database, campaign_id: int, users: list[int]) -> dict[int, list[int]]:
+    """The claims as the click made them before (for an A/B): campaign and user loaded, then
+    ``request_initials``."""
     claimed = {}
     for user_id in users:
         with db.session() as session:
@@ -348,7 +366,9 @@ def check_claimed(db: Database, campaign_id: int, claimed: dict[int, list[int]])
     assert all(len(ids) == CLAIM_BATCH for ids in claimed.values()), "a claim came back short"
 
 
-def bench_claim(db: Database, args: argparse.Namespace) -> tuple[list[Round], str]:
+def bench_claim(
+    db: Database, args: argparse.Namespace, ours: Callable[..., dict[int, list[int]]] = claim_textbank
+) -> tuple[list[Round], str]:
     rounds = []
     for index in range(args.rounds * 2):
         side = "textbank" if index % 2 == 0 else "reference"
@@ -356,12 +376,16 @@ def bench_claim(db: Database, args: argparse.Namespace) -> tuple[list[Round], st
         add_contacts(db, campaign_id, [None], args.claims * CLAIM_BATCH + CLAIM_BATCH)
         started = time.perf_counter()
         if side == "textbank":
-            claimed = claim_textbank(db, campaign_id, users)
+            claimed = ours(db, campaign_id, users)
         else:
             claimed = claim_reference(db, org_id, campaign_id, users)
         rounds.append(Round(side, len(claimed), time.perf_counter() - started))
         check_claimed(db, campaign_id, claimed)
     return rounds, f"claims/s ({CLAIM_BATCH} contacts each)"
+
+
+def bench_claim_apart(db: Database, args: argparse.Namespace) -> tuple[list[Round], str]:
+    return bench_claim(db, args, claim_apart)
 
 
 # --- import ------------------------------------------------------------------------------------------------
@@ -445,6 +469,7 @@ PATHS: dict[str, Callable[[Database, argparse.Namespace], tuple[list[Round], str
     "claim": bench_claim,
     "import": bench_import,
     "send_apart": bench_send_apart,
+    "claim_apart": bench_claim_apart,
 }
 
 
@@ -468,7 +493,7 @@ def main() -> None:
     parser.add_argument(
         "--paths",
         default="send,claim,import",
-        help="which of send, claim, import; send_apart: the Send click as separate core calls (an A/B)",
+        help="which of send, claim, import; send_apart, claim_apart: the calls before (an A/B)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each side, alternating")
     parser.add_argument("--clicks", type=int, default=6400, help="Send clicks per round")

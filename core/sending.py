@@ -25,6 +25,7 @@ from core.assignment import next_window_opening
 from core.errors import Refused
 from core.hours import Window, format_hhmm, is_within, local_now, window_closes_at, zone
 from core.messages import check_sms_body, insert_outbound
+from core.orgs import Texter
 from core.phones import mask
 from core.scripts import render
 from storage.models import Campaign, Contact, InteractionStep, Message, OptOut, User
@@ -407,15 +408,6 @@ def contact_name(session: Session, contact_id: int) -> str:
 
 
 # --- a Send click: the send and the next card in one call ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Texter:
-    """The texter as a click carries it: all a send reads of its ``User`` (no row loaded)."""
-
-    id: int
-    organization_id: int
-    name: str
 
 
 @dataclass(frozen=True)

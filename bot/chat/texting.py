@@ -36,13 +36,21 @@ def _user(session: Session, actor: Actor) -> User:
     return orgs.get_user(session, actor.user_id)
 
 
+def _texter(actor: Actor) -> orgs.Texter:
+    """The texter as the click carries them (no user row loaded)."""
+    return orgs.Texter(actor.user_id, actor.org_id, actor.name)
+
+
 def _campaign(session: Session, actor: Actor, campaign_id: int) -> Campaign:
     return campaigns.get_campaign(session, actor.org_id, str(campaign_id))
 
 
-def card(session: Session, actor: Actor, campaign_id: int, note: str = "") -> Message:
-    """The card as it should look now: the next contact to text, else Request More / Done For Now."""
-    campaign = _campaign(session, actor, campaign_id)
+def card(
+    session: Session, actor: Actor, campaign_id: int, note: str = "", campaign: Campaign | None = None
+) -> Message:
+    """The card as it should look now: the next contact to text, else Request More / Done For Now
+    (``campaign``: the campaign ``campaign_id`` names, when the click has read it already)."""
+    campaign = campaign or _campaign(session, actor, campaign_id)
     user = _user(session, actor)
     initial = sending.next_initial(session, campaign, user)
     if initial is not None:
@@ -57,7 +65,7 @@ def card(session: Session, actor: Actor, campaign_id: int, note: str = "") -> Me
 def _send_and_next(session: Session, actor: Actor, action: Action) -> Message:
     """The send and the next card in one core call, the texter and campaign as the click carries them."""
     campaign_id = action.number("k")
-    texter = sending.Texter(actor.user_id, actor.org_id, actor.name)
+    texter = _texter(actor)
     expected = action.text("s", sending.INITIAL_STATUS)
     clicked = sending.send_and_next(session, texter, campaign_id, action.number("c"), expected)
     if clicked.result.sent:
@@ -70,13 +78,13 @@ def _send_and_next(session: Session, actor: Actor, action: Action) -> Message:
 
 
 def _request_more(session: Session, actor: Actor, campaign_id: int) -> Message:
-    campaign = _campaign(session, actor, campaign_id)
-    claimed = assignment.request_initials(session, campaign, _user(session, actor))
-    if claimed.contact_ids:
-        note = texts.claimed_note(len(claimed.contact_ids))
+    """The claim with the campaign read as the membership is locked, then the card."""
+    claimed = assignment.request_initials_for(session, _texter(actor), campaign_id)
+    if claimed.result.contact_ids:
+        note = texts.claimed_note(len(claimed.result.contact_ids))
     else:
-        note = texts.nothing_claimed_note(claimed.reason)
-    return card(session, actor, campaign_id, note)
+        note = texts.nothing_claimed_note(claimed.result.reason)
+    return card(session, actor, campaign_id, note, claimed.campaign)
 
 
 def _first_batch(session: Session, actor: Actor, campaign_id: int, joined_now: bool) -> Message:
