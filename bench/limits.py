@@ -4,14 +4,17 @@ Each path runs alternately with its reference in the same process and the same d
 times each, on fresh rows every time; the report gives each side's rate and their ratio (textbank's rate
 over the reference's, the median of the rounds):
 
-- ``send``: a Send click as the Slack button does it: ``core.sending.send_initial`` then
-  ``core.sending.next_initial`` (the next card), 64 clicks per transaction as ``bot.group_commit`` batches
-  them. Reference: the same guarded UPDATE, queued INSERT and next-card read as one statement per click on
-  PostgreSQL (a data-modifying CTE; three statements on SQLite), through the driver alone, with the script
-  held in memory.
-- ``claim``: Request More: ``core.assignment.request_initials`` (a batch of 200), one transaction per claim,
-  campaign and user loaded as the click loads them. Reference: the membership row locked, then one
-  ``UPDATE ... WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED LIMIT 200))``.
+- ``send``: a Send click as the chat layer's button makes it: ``core.sending.send_and_next`` (the send
+  and the next card, the texter carried by the click), 64 clicks per transaction as ``DbWork.batched``
+  groups them. Reference: the same guarded UPDATE, queued INSERT and next-card read as one statement per
+  click on PostgreSQL (a data-modifying CTE; three statements on SQLite), through the driver alone, with
+  the script held in memory. ``send_apart``: the calls the button made before (user loaded,
+  ``send_initial``, campaign loaded, ``next_initial``), against the same reference, for an A/B.
+- ``claim``: Request More as the chat layer makes it: ``core.assignment.request_initials_for`` (a batch
+  of 200; the texter carried, the campaign read with the locked membership), one transaction per claim.
+  Reference: the membership row locked, then one
+  ``UPDATE ... WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED LIMIT 200))``. ``claim_apart``:
+  the campaign and the user loaded, then ``request_initials``, as before.
 - ``import``: ``core.contacts_import.import_contacts`` of a CSV. Reference: the same rows parsed with the
   csv module and loaded with one COPY into contacts (PostgreSQL), or one executemany (SQLite).
 
@@ -20,6 +23,7 @@ contacts assigned to its texter alone, each import's row count.
 
     python bench/limits.py                                       # PostgreSQL (the local test database)
     python bench/limits.py --url sqlite:// --paths send,claim    # SQLite, in a temporary file
+    python bench/limits.py --paths send,send_apart,claim,claim_apart   # each path and the calls before
     python bench/limits.py --profile send                        # textbank's side under pyinstrument
 
 PostgreSQL runs in a throw-away schema, dropped at the end.
@@ -34,34 +38,30 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import func, select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _common import DEFAULT_URL, INITIAL, insert_contacts, launched_campaign, machine, throwaway_database  # noqa: E402
+
 from core import assignment, contacts_import, sending  # noqa: E402
 from core.orgs import get_user  # noqa: E402
 from core.zones import zone_for_zip  # noqa: E402
-from storage import Database, upgrade  # noqa: E402
+from storage import Database  # noqa: E402
 from storage.models import (  # noqa: E402
     Campaign,
-    CampaignTexter,
     Contact,
-    InteractionStep,
     Message,
-    Organization,
     User,
 )
 from storage.types import utcnow  # noqa: E402
 
-DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-INITIAL = "Hi {firstName}, this is {texterName} with the campaign. Can we count on your vote on Tuesday?"
 CLICKS_PER_TRANSACTION = 64
 CLAIM_BATCH = 200
 serial = iter(range(1, 10**9))
@@ -83,80 +83,14 @@ class Round:
 
 def campaign_with_texters(db: Database, texters: int) -> tuple[int, int, list[int]]:
     """A launched campaign texting at any hour, its script, and texters: (org, campaign, user ids)."""
-    with db.session() as session:
-        org = Organization(name=f"limits {next(serial)}", optout_phrases=[])
-        session.add(org)
-        session.flush()
-        campaign = Campaign(
-            organization_id=org.id,
-            title="limits",
-            status="launched",
-            kind="campaign",
-            custom_fields=[],
-            hours_start=0,
-            hours_end=0,
-            launched_at=utcnow(),
-            initials_batch_size=CLAIM_BATCH,
-        )
-        users = [User(organization_id=org.id, name=f"Texter {i}", role="texter") for i in range(texters)]
-        session.add_all([campaign, *users])
-        session.flush()
-        session.add(InteractionStep(campaign_id=campaign.id, script=INITIAL, question=""))
-        session.add_all(CampaignTexter(campaign_id=campaign.id, user_id=u.id) for u in users)
-        return org.id, campaign.id, [u.id for u in users]
+    return launched_campaign(db, texters, hours_start=0, hours_end=0, initials_batch_size=CLAIM_BATCH)
 
 
 def add_contacts(
     db: Database, campaign_id: int, owners: list[int | None], per_owner: int
 ) -> dict[Any, list[int]]:
     """``per_owner`` contacts for each of ``owners`` (None: unassigned); their ids by owner, oldest first."""
-    now = utcnow()
-    rows = []
-    for owner in owners:
-        for _ in range(per_owner):
-            n = next(serial)
-            rows.append(
-                {
-                    "campaign_id": campaign_id,
-                    "cell": f"+1212{2000000 + n:07d}",
-                    "first_name": f"First{n}",
-                    "last_name": f"Last{n}",
-                    "zip": "",
-                    "external_id": str(n),
-                    "custom_fields": {},
-                    "timezone": "America/New_York",
-                    "status": "needs_message",
-                    "opted_out": False,
-                    "escalated": False,
-                    "assigned_user_id": owner,
-                    "assigned_at": now if owner else None,
-                    "created_at": now,
-                }
-            )
-    with db.engine.begin() as conn:
-        for start in range(0, len(rows), 5000):
-            conn.execute(insert(Contact.__table__), rows[start : start + 5000])
-        owned = conn.execute(
-            select(Contact.id, Contact.assigned_user_id)
-            .where(Contact.campaign_id == campaign_id)
-            .order_by(Contact.id)
-        ).all()
-    analyze(db)
-    by_owner: dict[Any, list[int]] = {owner: [] for owner in owners}
-    for contact_id, owner in owned:
-        if owner in by_owner:
-            by_owner[owner].append(contact_id)
-    return by_owner
-
-
-def analyze(db: Database) -> None:
-    if db.is_postgres:
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE contacts"))
-            conn.execute(text("ANALYZE messages"))
-    else:
-        with db.engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
+    return insert_contacts(db, campaign_id, [owner for owner in owners for _ in range(per_owner)])
 
 
 def interleaved(by_user: dict[Any, list[int]]) -> list[tuple[int, int]]:
@@ -169,7 +103,30 @@ def interleaved(by_user: dict[Any, list[int]]) -> list[tuple[int, int]]:
 # --- send --------------------------------------------------------------------------------------------------
 
 
+def texters_of(db: Database, clicks: list[tuple[int, int]]) -> dict[int, sending.Texter]:
+    """The clicking texters as each click carries them (the chat layer's actor)."""
+    with db.read() as session:
+        users = session.execute(
+            select(User.id, User.organization_id, User.name).where(User.id.in_({u for u, _ in clicks}))
+        ).all()
+    return {user_id: sending.Texter(user_id, org_id, name) for user_id, org_id, name in users}
+
+
 def send_textbank(db: Database, campaign_id: int, clicks: list[tuple[int, int]]) -> int:
+    """The clicks as the chat layer's Send makes them: one ``send_and_next`` call each."""
+    texters = texters_of(db, clicks)
+    sent = 0
+    for start in range(0, len(clicks), CLICKS_PER_TRANSACTION):
+        with db.session() as session:
+            for user_id, contact_id in clicks[start : start + CLICKS_PER_TRANSACTION]:
+                clicked = sending.send_and_next(session, texters[user_id], campaign_id, contact_id)
+                sent += clicked.result.sent
+    return sent
+
+
+def send_apart(db: Database, campaign_id: int, clicks: list[tuple[int, int]]) -> int:
+    """The clicks as the chat layer made them before ``send_and_next`` (for an A/B in one run): the user
+    loaded, ``send_initial``, the campaign loaded, ``next_initial``."""
     sent = 0
     for start in range(0, len(clicks), CLICKS_PER_TRANSACTION):
         with db.session() as session:
@@ -287,7 +244,9 @@ def check_sent(db: Database, clicks: list[tuple[int, int]]) -> None:
     assert len(rows) == len(ids) and {n for _, n in rows} == {1}, "a contact without exactly one queued text"
 
 
-def bench_send(db: Database, args: argparse.Namespace) -> tuple[list[Round], str]:
+def bench_send(
+    db: Database, args: argparse.Namespace, ours: Callable[..., int] = send_textbank
+) -> tuple[list[Round], str]:
     rounds = []
     for index in range(args.rounds * 2):
         side = "textbank" if index % 2 == 0 else "reference"
@@ -295,7 +254,7 @@ def bench_send(db: Database, args: argparse.Namespace) -> tuple[list[Round], str
         clicks = interleaved(add_contacts(db, campaign_id, users, args.clicks // args.texters))
         started = time.perf_counter()
         if side == "textbank":
-            sent = send_textbank(db, campaign_id, clicks)
+            sent = ours(db, campaign_id, clicks)
         else:
             sent = send_reference(db, org_id, campaign_id, clicks)
         rounds.append(Round(side, sent, time.perf_counter() - started))
@@ -304,10 +263,28 @@ def bench_send(db: Database, args: argparse.Namespace) -> tuple[list[Round], str
     return rounds, "clicks/s (send + next card)"
 
 
+def bench_send_apart(db: Database, args: argparse.Namespace) -> tuple[list[Round], str]:
+    return bench_send(db, args, send_apart)
+
+
 # --- claim -------------------------------------------------------------------------------------------------
 
 
 def claim_textbank(db: Database, campaign_id: int, users: list[int]) -> dict[int, list[int]]:
+    """The claims as the chat layer's Request More makes them: ``request_initials_for`` (the texter
+    carried by the click, the campaign read with the locked membership), one transaction each."""
+    texters = texters_of(db, [(user_id, 0) for user_id in users])
+    claimed = {}
+    for user_id in users:
+        with db.session() as session:
+            result = assignment.request_initials_for(session, texters[user_id], campaign_id).result
+            claimed[user_id] = result.contact_ids
+    return claimed
+
+
+def claim_apart(db: Database, campaign_id: int, users: list[int]) -> dict[int, list[int]]:
+    """The claims as the click made them before (for an A/B): campaign and user loaded, then
+    ``request_initials``."""
     claimed = {}
     for user_id in users:
         with db.session() as session:
@@ -389,7 +366,9 @@ def check_claimed(db: Database, campaign_id: int, claimed: dict[int, list[int]])
     assert all(len(ids) == CLAIM_BATCH for ids in claimed.values()), "a claim came back short"
 
 
-def bench_claim(db: Database, args: argparse.Namespace) -> tuple[list[Round], str]:
+def bench_claim(
+    db: Database, args: argparse.Namespace, ours: Callable[..., dict[int, list[int]]] = claim_textbank
+) -> tuple[list[Round], str]:
     rounds = []
     for index in range(args.rounds * 2):
         side = "textbank" if index % 2 == 0 else "reference"
@@ -397,12 +376,16 @@ def bench_claim(db: Database, args: argparse.Namespace) -> tuple[list[Round], st
         add_contacts(db, campaign_id, [None], args.claims * CLAIM_BATCH + CLAIM_BATCH)
         started = time.perf_counter()
         if side == "textbank":
-            claimed = claim_textbank(db, campaign_id, users)
+            claimed = ours(db, campaign_id, users)
         else:
             claimed = claim_reference(db, org_id, campaign_id, users)
         rounds.append(Round(side, len(claimed), time.perf_counter() - started))
         check_claimed(db, campaign_id, claimed)
     return rounds, f"claims/s ({CLAIM_BATCH} contacts each)"
+
+
+def bench_claim_apart(db: Database, args: argparse.Namespace) -> tuple[list[Round], str]:
+    return bench_claim(db, args, claim_apart)
 
 
 # --- import ------------------------------------------------------------------------------------------------
@@ -485,6 +468,8 @@ PATHS: dict[str, Callable[[Database, argparse.Namespace], tuple[list[Round], str
     "send": bench_send,
     "claim": bench_claim,
     "import": bench_import,
+    "send_apart": bench_send_apart,
+    "claim_apart": bench_claim_apart,
 }
 
 
@@ -505,7 +490,11 @@ def main() -> None:
     parser.add_argument(
         "--url", default=DEFAULT_URL, help="PostgreSQL URL, or sqlite:// for a temporary file"
     )
-    parser.add_argument("--paths", default="send,claim,import", help="which of send, claim, import")
+    parser.add_argument(
+        "--paths",
+        default="send,claim,import",
+        help="which of send, claim, import; send_apart, claim_apart: the calls before (an A/B)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each side, alternating")
     parser.add_argument("--clicks", type=int, default=6400, help="Send clicks per round")
     parser.add_argument("--texters", type=int, default=100, help="texters clicking side by side")
@@ -518,18 +507,10 @@ def main() -> None:
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
     unknown = set(paths) - set(PATHS)
     if unknown:
-        parser.error(f"unknown path(s) {', '.join(sorted(unknown))}: use send, claim, import")
+        parser.error(f"unknown path(s) {', '.join(sorted(unknown))}: use {', '.join(PATHS)}")
 
-    schema = None
-    if args.url.startswith("postgresql"):
-        schema = f"limits_{uuid.uuid4().hex[:8]}"
-        with create_engine(args.url).begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = f"{args.url}{'&' if '?' in args.url else '?'}options=-csearch_path%3D{schema}"
-    else:
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='textbank-limits-')}/limits.db"
-    try:
-        upgrade(url)
+    print(machine())
+    with throwaway_database(args.url, "limits") as url:
         db = Database(url)
         print(f"database: {db.dialect}")
         if args.profile:
@@ -538,10 +519,7 @@ def main() -> None:
             rounds, unit = PATHS[path](db, args)
             report(path, rounds, unit)
         db.dispose()
-    finally:
-        if schema:
-            with create_engine(args.url).begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    print(machine())
 
 
 def profile(db: Database, args: argparse.Namespace) -> None:

@@ -10,8 +10,7 @@ the chat layer's Send button does: clicks waiting together share one write trans
 ``--threads`` database threads (default 2); ``--batch 1`` gives every click its own transaction.
 
 - ``--mode send``: ``core.sending.send_initial`` alone (the guarded UPDATE and the queued message row);
-- ``--mode click``: what the Send button does: ``send_initial`` and then ``next_initial`` for the next
-  card.
+- ``--mode click``: what the Send button does: ``send_and_next``, the send and the next card in one call.
 
 Reports sends/s over the whole run, click to answer (p50/p99: queued, the shared transaction and its
 commit) and the mean number of clicks per transaction, then verifies that every contact was sent exactly
@@ -34,101 +33,39 @@ import multiprocessing
 import os
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import DEFAULT_URL, insert_contacts, launched_campaign, machine, pct, throwaway_database  # noqa: E402
+
 from bot.dbwork import SEND_BATCH, SEND_WRITERS, Batches  # noqa: E402
-from core.sending import SendResult, next_initial, send_initial  # noqa: E402
-from storage import Database, upgrade  # noqa: E402
+from core.sending import SendResult, Texter, send_and_next, send_initial  # noqa: E402
+from storage import Database  # noqa: E402
 from storage.models import (  # noqa: E402
-    Campaign,
-    CampaignTexter,
     Contact,
-    InteractionStep,
     Message,
-    Organization,
     User,
 )
 
 # 12:00 in New York on a July Monday: every contact is inside texting hours.
 NOW = datetime(2024, 7, 15, 16, 0, tzinfo=UTC)
-INITIAL = "Hi {firstName}, this is {texterName} with the campaign. Can we count on your vote on Tuesday?"
-
-
-def _schema_url(url: str, schema: str) -> str:
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options=-csearch_path%3D{schema}"
 
 
 def populate(db: Database, contacts: int, texters: int) -> tuple[int, dict[int, list[int]]]:
     """The campaign, its script and texters, and the contacts assigned round-robin; returns (campaign,
     contact ids by texter, in sending order)."""
-    with db.session() as session:
-        org = Organization(name="bench", optout_phrases=[])
-        session.add(org)
-        session.flush()
-        campaign = Campaign(
-            organization_id=org.id,
-            title="bench",
-            status="launched",
-            kind="campaign",
-            custom_fields=[],
-            launched_at=NOW,
-        )
-        users = [User(organization_id=org.id, name=f"Texter {i}", role="texter") for i in range(texters)]
-        session.add_all([campaign, *users])
-        session.flush()
-        session.add(InteractionStep(campaign_id=campaign.id, script=INITIAL, question=""))
-        session.add_all(CampaignTexter(campaign_id=campaign.id, user_id=u.id) for u in users)
-        campaign_id, user_ids = campaign.id, [u.id for u in users]
-    rows = [
-        {
-            "campaign_id": campaign_id,
-            "cell": f"+1212{2000000 + i}",
-            "first_name": f"First{i}",
-            "last_name": f"Last{i}",
-            "zip": "",
-            "external_id": str(i),
-            "custom_fields": {},
-            "timezone": "America/New_York",
-            "status": "needs_message",
-            "opted_out": False,
-            "escalated": False,
-            "assigned_user_id": user_ids[i % texters],
-            "assigned_at": NOW,
-            "created_at": NOW,
-        }
-        for i in range(contacts)
-    ]
-    with db.engine.begin() as conn:
-        for start in range(0, len(rows), 5000):
-            conn.execute(insert(Contact.__table__), rows[start : start + 5000])
-    with db.engine.connect() as conn:
-        owned = conn.execute(
-            select(Contact.id, Contact.assigned_user_id)
-            .where(Contact.campaign_id == campaign_id)
-            .order_by(Contact.id)
-        ).all()
-    if db.is_postgres:
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE contacts"))
-    else:
-        with db.engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
-    by_user: dict[int, list[int]] = {u: [] for u in user_ids}
-    for contact_id, user_id in owned:
-        by_user[user_id].append(contact_id)
-    return campaign_id, by_user
+    _org, campaign_id, user_ids = launched_campaign(db, texters)
+    owners = [user_ids[i % texters] for i in range(contacts)]
+    by_user = insert_contacts(db, campaign_id, owners, now=NOW)
+    return campaign_id, {user: ids for user, ids in by_user.items() if user is not None}
 
 
 def texters_in_process(
@@ -145,13 +82,16 @@ def texters_in_process(
     """One process: every texter clicks in turn (again once answered) through one group commit."""
     db = Database(url, **engine_kwargs)
 
+    with db.read() as session:
+        carried = {
+            user.id: Texter(user.id, user.organization_id, user.name)
+            for user in session.scalars(select(User).where(User.id.in_(by_user)))
+        }
+
     def click(session: Session, user_id: int, contact_id: int) -> SendResult:
-        user = session.get(User, user_id)
-        assert user is not None
-        result = send_initial(session, user, contact_id, now=NOW)
-        if mode == "click":
-            next_initial(session, session.get(Campaign, campaign_id), user, now=NOW)
-        return result
+        if mode == "click":  # as the chat layer's Send button: the send and the next card in one call
+            return send_and_next(session, carried[user_id], campaign_id, contact_id, now=NOW).result
+        return send_initial(session, carried[user_id], contact_id, now=NOW)
 
     async def texters() -> tuple[list[float], int, int]:
         executor = ThreadPoolExecutor(threads, thread_name_prefix="bench-db")
@@ -246,20 +186,13 @@ def verify(db: Database, campaign_id: int, contacts: int) -> None:
         )
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
         "--url",
-        default=os.environ.get(
-            "TEXTBANK_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-        ),
+        default=os.environ.get("TEXTBANK_BENCH_DATABASE_URL", DEFAULT_URL),
     )
     parser.add_argument("--contacts", type=int, default=20_000)
     parser.add_argument("--texters", type=int, default=100)
@@ -284,29 +217,8 @@ def main() -> None:
     args = parser.parse_args()
     args.processes = max(1, min(args.processes, args.texters))
 
-    cleanup = None
-    if args.url.startswith("postgresql"):
-        schema = f"bench_send_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(args.url)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = _schema_url(args.url, schema)
-
-        def cleanup() -> None:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
-
-        engine_kwargs = {"pool_size": args.threads, "max_overflow": 0}
-    elif args.url.startswith("sqlite"):
-        tmp = tempfile.TemporaryDirectory(prefix="bench_send_")
-        url = f"sqlite:///{tmp.name}/bench.db"
-        cleanup = tmp.cleanup
-        engine_kwargs = {"pool_size": args.threads, "max_overflow": 0}
-    else:
-        parser.error("give --url postgresql+psycopg://... or sqlite://")
-    try:
-        upgrade(url)
+    engine_kwargs = {"pool_size": args.threads, "max_overflow": 0}
+    with throwaway_database(args.url, "bench_send") as url:
         db = Database(url, **engine_kwargs)
         t0 = time.perf_counter()
         campaign_id, by_user = populate(db, args.contacts, args.texters)
@@ -319,15 +231,9 @@ def main() -> None:
         )
         verify(db, campaign_id, args.contacts)
         db.dispose()
-    finally:
-        cleanup()
 
     answer_ms = [x * 1000 for x in answered]
-    load = os.getloadavg()
-    print(
-        f"date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
-        f"python {sys.version.split()[0]}, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
-    )
+    print(machine())
     print(
         f"{db.dialect}, mode {args.mode}, {args.contacts:,} contacts, {args.texters} texters "
         f"in {args.processes} processes of {args.threads} database threads, batches of at most {args.batch}"

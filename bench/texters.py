@@ -54,11 +54,19 @@ from twilio.request_validator import RequestValidator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _common import machine  # noqa: E402
+
 from core import campaigns, contacts_import, joining, orgs, scripts  # noqa: E402
 from storage import Database, upgrade  # noqa: E402
 from storage.models import Contact, Message  # noqa: E402
 from tests.bot.processes import slack_admin, start_textbank, stop_textbank  # noqa: E402
-from tests.bot.slack.standin import BOT_TOKEN, SIGNING_SECRET, SlackStandIn, block_actions_body  # noqa: E402
+from tests.bot.slack.standin import (  # noqa: E402
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    TEAM_ID,
+    SlackStandIn,
+    block_actions_body,
+)
 from tests.bot.twilio.standin import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -241,6 +249,7 @@ class Plan:
     ramp: float
     stop_at: float  # wall clock: every texter stops by then
     seed: int
+    joined: bool = False  # members beforehand: they open their card instead of clicking Join
 
 
 @dataclass
@@ -286,8 +295,8 @@ class Texter:
                     self.controls[event["th"]] = ts
                 elif REPLY.search(event["text"]):
                     self.load.spawn(self.answer(event["th"]))
-            elif event["k"] == "post" and self.card_ts is None and set(buttons(blocks)) & set(CARD_ACTIONS):
-                self.card_ts = ts
+            elif self.card_ts is None and not event["th"] and set(buttons(blocks)) & set(CARD_ACTIONS):
+                self.card_ts = ts  # the card posted after a join, or opened in place (--joined)
             self.changed.notify_all()
 
     async def wait(self, predicate: Any, timeout: float) -> bool:
@@ -335,12 +344,18 @@ class Texter:
     async def run(self) -> None:
         plan, tally = self.load.plan, self.load.tally
         await asyncio.sleep(self.rng.uniform(0, plan.ramp))
-        await self.click(
-            {"action_id": "tb_join", "value": json.dumps({"t": plan.join_token})},
-            ts="join.1",
-            channel=JOIN_CHANNEL,
-            response_url=f"{plan.slack_root}/respond/{self.user}",
-        )
+        if plan.joined:  # Send First Texts from a message of their DM (as from the dashboard's button)
+            await self.click(
+                {"action_id": "tb_start_initials", "value": json.dumps({"k": plan.campaign_id})},
+                ts=f"card.{self.user}",
+            )
+        else:
+            await self.click(
+                {"action_id": "tb_join", "value": json.dumps({"t": plan.join_token})},
+                ts="join.1",
+                channel=JOIN_CHANNEL,
+                response_url=f"{plan.slack_root}/respond/{self.user}",
+            )
         if not await self.wait(lambda: self.card_ts is not None, max(1.0, self.left())):
             tally.errors["no card after join"] += 1
             return
@@ -552,6 +567,87 @@ def prepare(db: Database, contacts: int, batch: int, folder: Path) -> tuple[int,
     return campaign_id, token
 
 
+def enter_texters(db: Database, users: list[str], token: str) -> None:
+    """``--joined``: every texter entered as the Slack adapter enters a newcomer, and joined (as the Join
+    button does), beforehand."""
+    for start in range(0, len(users), 500):
+        with db.session() as session:
+            for slack_user in users[start : start + 500]:
+                user = orgs.enter_workspace_user(
+                    session,
+                    platform="slack",
+                    workspace_id=TEAM_ID,
+                    platform_user_id=slack_user,
+                    name=f"Texter {slack_user}",
+                    platform_admin=False,
+                )
+                joining.join(session, token, user)
+
+
+# --- where the CPU went ----------------------------------------------------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL process on the machine (other users' backends included: the box is shared)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def machine_busy() -> float:
+    """CPU seconds all cores have spent busy since boot (/proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / TICKS
+
+
+class CpuWatch:
+    """CPU seconds each role of the bench used over the load window, against the whole machine's."""
+
+    def __init__(self, roles: dict[str, list[int]]) -> None:
+        self.roles = roles
+        self.started = time.monotonic()
+        self.busy = machine_busy()
+        self.before = {pid: cpu_of(pid) for pids in roles.values() for pid in pids}
+        self.pg_before = {pid: cpu_of(pid) for pid in postgres_pids()}
+
+    def report(self) -> str:
+        wall = time.monotonic() - self.started
+        cores = os.cpu_count() or 1
+        used = {
+            role: sum(cpu_of(pid) - self.before.get(pid, 0.0) for pid in pids)
+            for role, pids in self.roles.items()
+        }
+        used["PostgreSQL (all of the box's)"] = sum(
+            cpu_of(pid) - self.pg_before.get(pid, 0.0) for pid in postgres_pids()
+        )
+        busy = machine_busy() - self.busy
+        parts = ", ".join(
+            f"{role} {seconds:.0f} s ({seconds / wall:.2f} cores)" for role, seconds in used.items()
+        )
+        return (
+            f"CPU over the {wall:.0f} s of load on {cores} cores: {parts}; the machine busy "
+            f"{busy:.0f} s ({busy / wall:.2f} cores), the rest other users' work"
+        )
+
+
 def wait_drained(db: Database, timeout: float) -> int:
     """Wait until no text is queued or being sent; returns how many are left."""
     deadline = time.monotonic() + timeout
@@ -581,6 +677,11 @@ def main() -> None:
         "--max-seconds", type=float, default=600.0, help="the load stops by then at the latest"
     )
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument(
+        "--joined",
+        action="store_true",
+        help="texters are members beforehand and open their card (no Join storm: the texting alone)",
+    )
     args = parser.parse_args()
     if args.workers > 99 or args.texters < args.workers:
         parser.error("--workers must be 1-99 and at most --texters")
@@ -602,7 +703,16 @@ def main() -> None:
         contacts = args.texters * args.batch * args.rounds
         started = time.perf_counter()
         campaign_id, token = prepare(db, contacts, args.batch, folder)
-        print(f"prepared {contacts} contacts in {time.perf_counter() - started:.1f} s (schema {schema})")
+        share = [
+            args.texters // args.workers + (1 if i < args.texters % args.workers else 0)
+            for i in range(args.workers)
+        ]
+        if args.joined:
+            enter_texters(db, [user_of(w, i) for w, count in enumerate(share) for i in range(count)], token)
+        print(
+            f"prepared {contacts} contacts{f' and {args.texters} texters joined' if args.joined else ''} "
+            f"in {time.perf_counter() - started:.1f} s (schema {schema})"
+        )
 
         ctx = multiprocessing.get_context("spawn")
         ready = ctx.Queue()
@@ -635,11 +745,8 @@ def main() -> None:
 
         stop_at = time.time() + args.max_seconds
         results = ctx.Queue()
-        share = [
-            args.texters // args.workers + (1 if i < args.texters % args.workers else 0)
-            for i in range(args.workers)
-        ]
         load_started = time.time()
+        loaders = []
         for worker, count in enumerate(share):
             plan = Plan(
                 worker=worker,
@@ -656,10 +763,19 @@ def main() -> None:
                 ramp=args.ramp,
                 stop_at=stop_at,
                 seed=args.seed,
+                joined=args.joined,
             )
             process = ctx.Process(target=run_load, args=(plan, results), daemon=True)
             process.start()
             spawned.append(process)
+            loaders.append(process)
+        cpu = CpuWatch(
+            {
+                "servers": [s.popen.pid for s in servers],
+                "load processes": [int(p.pid or 0) for p in loaders],
+                "stand-ins": [int(p.pid or 0) for p in spawned[:2]],
+            }
+        )
         tallies: list[Tally] = []
         for _ in share:
             status, outcome = results.get(timeout=args.max_seconds + 120)
@@ -667,7 +783,10 @@ def main() -> None:
                 raise RuntimeError(f"a load process failed: {outcome}")
             tallies.append(outcome)
         load_seconds = time.time() - load_started
+        cpu_used = cpu.report()
         left = wait_drained(db, 120)
+        print(machine())
+        print(cpu_used)
         report(db, campaign_id, tallies, slack_root, twilio_url, load_seconds, left, args)
     finally:
         codes = stop_textbank(servers) if servers else []

@@ -39,8 +39,9 @@ CLAIM_SECONDS = Histogram(
 )
 CLICK_SECONDS = Histogram(
     "textbank_click_seconds",
-    "A texter's card click, from its acknowledgement to the card updated with the result",
-    ["action"],
+    "A click on a texter's card, from its arrival in the chat layer (acknowledged, the clicker known) "
+    "to the card updated with the result",
+    ["platform", "action"],
     buckets=LATENCY_BUCKETS,
 )
 WEBHOOK_REFUSALS = Counter(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
 from core.errors import Refused
@@ -92,7 +92,7 @@ _INSERT_OUTBOUND = insert(Message.__table__).returning(Message.id)
 
 
 def insert_outbound(
-    session: Session,
+    session: Session | Connection,
     *,
     contact_id: int,
     campaign_id: int,

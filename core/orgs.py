@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import exists, select, text
@@ -123,6 +124,16 @@ def ensure_user(
     )
     session.flush()
     return user
+
+
+@dataclass(frozen=True)
+class Texter:
+    """A user as a click carries them (the chat layer's actor): all a send or a claim reads of the
+    ``User`` row, so the hot paths load none."""
+
+    id: int
+    organization_id: int
+    name: str
 
 
 def get_user(session: Session, user_id: int) -> User:

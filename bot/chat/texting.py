@@ -8,16 +8,20 @@ one at a time per process (``DbWork.serial``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.chat import actions as A
 from bot.chat import replies, texts
 from bot.chat.actions import Action
 from bot.chat.actor import Actor
 from bot.chat.context import Chat
 from bot.chat.surface import MessageRef
 from bot.chat.views import Message
+from bot.metrics import CLICK_SECONDS
 from core import assignment, campaigns, conversations, joining, orgs, releases, sending, stats
 from core import dashboard as core_dashboard
 from core.errors import Refused
@@ -32,13 +36,21 @@ def _user(session: Session, actor: Actor) -> User:
     return orgs.get_user(session, actor.user_id)
 
 
+def _texter(actor: Actor) -> orgs.Texter:
+    """The texter as the click carries them (no user row loaded)."""
+    return orgs.Texter(actor.user_id, actor.org_id, actor.name)
+
+
 def _campaign(session: Session, actor: Actor, campaign_id: int) -> Campaign:
     return campaigns.get_campaign(session, actor.org_id, str(campaign_id))
 
 
-def card(session: Session, actor: Actor, campaign_id: int, note: str = "") -> Message:
-    """The card as it should look now: the next contact to text, else Request More / Done For Now."""
-    campaign = _campaign(session, actor, campaign_id)
+def card(
+    session: Session, actor: Actor, campaign_id: int, note: str = "", campaign: Campaign | None = None
+) -> Message:
+    """The card as it should look now: the next contact to text, else Request More / Done For Now
+    (``campaign``: the campaign ``campaign_id`` names, when the click has read it already)."""
+    campaign = campaign or _campaign(session, actor, campaign_id)
     user = _user(session, actor)
     initial = sending.next_initial(session, campaign, user)
     if initial is not None:
@@ -51,25 +63,28 @@ def card(session: Session, actor: Actor, campaign_id: int, note: str = "") -> Me
 
 
 def _send_and_next(session: Session, actor: Actor, action: Action) -> Message:
-    user = _user(session, actor)
-    contact_id = action.number("c")
-    result = sending.send_initial(session, user, contact_id, action.text("s", sending.INITIAL_STATUS))
-    if result.sent:
-        name = sending.contact_name(session, contact_id)
-        note = texts.sent_note(name)
+    """The send and the next card in one core call, the texter and campaign as the click carries them."""
+    campaign_id = action.number("k")
+    texter = _texter(actor)
+    expected = action.text("s", sending.INITIAL_STATUS)
+    clicked = sending.send_and_next(session, texter, campaign_id, action.number("c"), expected)
+    if clicked.result.sent:
+        note = texts.sent_note(clicked.contact_name)
     else:
-        note = texts.not_sent_note(result.reason)
-    return card(session, actor, action.number("k"), note)
+        note = texts.not_sent_note(clicked.result.reason)
+    if clicked.card is not None:
+        return texts.initial_card(clicked.campaign_title, clicked.card, note)
+    return card(session, actor, campaign_id, note)
 
 
 def _request_more(session: Session, actor: Actor, campaign_id: int) -> Message:
-    campaign = _campaign(session, actor, campaign_id)
-    claimed = assignment.request_initials(session, campaign, _user(session, actor))
-    if claimed.contact_ids:
-        note = texts.claimed_note(len(claimed.contact_ids))
+    """The claim with the campaign read as the membership is locked, then the card."""
+    claimed = assignment.request_initials_for(session, _texter(actor), campaign_id)
+    if claimed.result.contact_ids:
+        note = texts.claimed_note(len(claimed.result.contact_ids))
     else:
-        note = texts.nothing_claimed_note(claimed.reason)
-    return card(session, actor, campaign_id, note)
+        note = texts.nothing_claimed_note(claimed.result.reason)
+    return card(session, actor, campaign_id, note, claimed.campaign)
 
 
 def _first_batch(session: Session, actor: Actor, campaign_id: int, joined_now: bool) -> Message:
@@ -122,6 +137,28 @@ async def request_more(chat: Chat, actor: Actor, campaign_id: int) -> Message:
 
 async def done_for_now(chat: Chat, actor: Actor, campaign_id: int) -> Message:
     return await _or_refusal(chat.work.write, lambda s: _done_for_now(s, actor, campaign_id))
+
+
+CardFlow = Callable[[Chat, Actor, Action], Awaitable[Message]]
+# The Send First Texts card's buttons: each click's answer replaces the card.
+CARD_FLOWS: dict[str, CardFlow] = {
+    A.SEND_INITIAL: send_initial,
+    A.START_INITIALS: lambda chat, actor, a: show_card(chat, actor, a.number("k")),
+    A.REQUEST_MORE: lambda chat, actor, a: request_more(chat, actor, a.number("k")),
+    A.DONE_FOR_NOW: lambda chat, actor, a: done_for_now(chat, actor, a.number("k")),
+}
+
+
+async def card_click(
+    chat: Chat, actor: Actor, action: Action, show: Callable[[Message], Awaitable[Any]]
+) -> None:
+    """A click on the card (an action of ``CARD_FLOWS``): its flow, then ``show`` puts the answer in the
+    card's place. Timed from here to the card shown (``textbank_click_seconds``, by platform and action)."""
+    started = time.perf_counter()
+    await show(await CARD_FLOWS[action.name](chat, actor, action))
+    CLICK_SECONDS.labels(platform=chat.platform, action=action.name.removeprefix("tb_")).observe(
+        time.perf_counter() - started
+    )
 
 
 async def done_for_the_day(chat: Chat, actor: Actor, campaign_id: int | None) -> Message:

@@ -63,21 +63,19 @@ async def _refused_elsewhere(interaction: discord.Interaction, actor: Actor) -> 
 def register(bot: TextbankBot) -> None:
     chat = bot.chat
 
-    def on_card(name: str, flow: Flow) -> None:
+    def on_card(name: str) -> None:
         """A card button: the card is replaced in place by the flow's answer."""
 
         async def handle(interaction: discord.Interaction, action: Action, _data: dict[str, Any]) -> None:
             await interaction.response.defer()
             actor = await _actor_or_say(bot, interaction)
             if actor is not None:
-                await show(interaction, await flow(actor, action))
+                await texting.card_click(chat, actor, action, lambda answer: show(interaction, answer))
 
         bot.handlers[name] = handle
 
-    on_card(A.SEND_INITIAL, lambda actor, a: texting.send_initial(chat, actor, a))
-    on_card(A.START_INITIALS, lambda actor, a: texting.show_card(chat, actor, a.number("k")))
-    on_card(A.REQUEST_MORE, lambda actor, a: texting.request_more(chat, actor, a.number("k")))
-    on_card(A.DONE_FOR_NOW, lambda actor, a: texting.done_for_now(chat, actor, a.number("k")))
+    for name in texting.CARD_FLOWS:
+        on_card(name)
 
     def on_answer(name: str, flow: Flow) -> None:
         """A button answered ephemerally."""

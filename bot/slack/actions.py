@@ -37,24 +37,25 @@ def clicked(body: dict[str, Any]) -> MessageRef | None:
 def register(app: AsyncApp, deps: SlackDeps) -> None:
     chat = deps.chat
 
-    def on_card(name: str, flow: CardFlow) -> None:
+    def on_card(name: str) -> None:
         """A card button: the card is replaced in place by the flow's answer (on the Home tab: a new DM)."""
 
         @app.action(name)
         async def handle(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
             await ack()
             actor = await deps.actor(body["team"]["id"], body["user"]["id"])
-            answer = await flow(actor, render.clicked_action(action))
             where = clicked(body)
-            if where is not None:
-                await chat.surface.update(where, answer)
-            else:
-                await deps.dm(actor.platform_user_id, answer)
 
-    on_card(A.SEND_INITIAL, lambda actor, a: texting.send_initial(chat, actor, a))
-    on_card(A.START_INITIALS, lambda actor, a: texting.show_card(chat, actor, a.number("k")))
-    on_card(A.REQUEST_MORE, lambda actor, a: texting.request_more(chat, actor, a.number("k")))
-    on_card(A.DONE_FOR_NOW, lambda actor, a: texting.done_for_now(chat, actor, a.number("k")))
+            async def show(answer: Message) -> None:
+                if where is not None:
+                    await chat.surface.update(where, answer)
+                else:
+                    await deps.dm(actor.platform_user_id, answer)
+
+            await texting.card_click(chat, actor, render.clicked_action(action), show)
+
+    for name in texting.CARD_FLOWS:
+        on_card(name)
 
     def on_control(name: str, flow: Callable[[Actor, Action, MessageRef], Awaitable[None]]) -> None:
         """A click on a conversation's control message: the chat layer redraws or re-posts it."""

@@ -7,6 +7,7 @@ A button's ``action_id`` is the neutral action's name and its ``value`` the acti
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,33 +38,29 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+# mrkdwn's tokens: a code span (to its closing backtick or the end), a backslash escape, bold, a quote
+# at a line's start, and Slack's control characters; everything else stays as it is. One regex pass
+# (a loop over characters cost ~0.4 ms per card, a tenth of a click's CPU in the server).
+_MRKDWN_TOKEN = re.compile(r"`[^`]*`?|\\.|\*\*|^>|[&<>]", re.S | re.M)
+
+
+def _mrkdwn_token(match: re.Match[str]) -> str:
+    token = match.group()
+    if token[0] == "`":
+        closed = len(token) > 1 and token.endswith("`")
+        return "`" + slack_escape(token[1:-1] if closed else token[1:]) + ("`" if closed else "")
+    if token[0] == "\\":
+        return slack_escape(token[1])
+    if token == "**":
+        return "*"
+    if token == ">" and (match.start() == 0 or match.string[match.start() - 1] == "\n"):
+        return ">"
+    return slack_escape(token)
+
+
 def mrkdwn(text: str) -> str:
     """Neutral markup as Slack mrkdwn: ``**x**`` -> ``*x*``, escapes resolved, ``> `` quotes kept."""
-    out: list[str] = []
-    i, n, in_code = 0, len(text), False
-    while i < n:
-        ch = text[i]
-        if in_code:
-            in_code = ch != "`"
-            out.append("`" if ch == "`" else slack_escape(ch))
-            i += 1
-        elif ch == "\\" and i + 1 < n:
-            out.append(slack_escape(text[i + 1]))
-            i += 2
-        elif text.startswith("**", i):
-            out.append("*")
-            i += 2
-        elif ch == "`":
-            in_code = True
-            out.append("`")
-            i += 1
-        elif ch == ">" and (i == 0 or text[i - 1] == "\n"):
-            out.append(">")
-            i += 1
-        else:
-            out.append(slack_escape(ch))
-            i += 1
-    return "".join(out)
+    return _MRKDWN_TOKEN.sub(_mrkdwn_token, text)
 
 
 def _plain(text: str, limit: int = 75) -> Block:

@@ -8,10 +8,12 @@ from core.assignment import (
     availability,
     parse_maximum,
     request_initials,
+    request_initials_for,
     request_replies,
     set_texter_max,
 )
-from core.errors import Forbidden, Refused
+from core.errors import Forbidden, NotFound, Refused
+from core.orgs import Texter
 from core.releases import done_for_the_day
 from storage.models import Contact, Notice, OptOut
 from tests.core.factories import (
@@ -245,6 +247,39 @@ def test_other_organization_is_forbidden(world):
         stranger = make_texter(s, make_org(s))
         with pytest.raises(Forbidden):
             request_initials(s, campaign, stranger, now=NOON_NY)
+
+
+def carried(user) -> Texter:
+    return Texter(user.id, user.organization_id, user.name)
+
+
+def test_request_more_as_the_click_carries_it_claims_as_request_initials(world):
+    """The campaign read with the locked membership: the same batches, maximum and refusals."""
+    db, campaign, texter, admin = world
+    with db.session() as s:
+        set_texter_max(s, admin, campaign, texter, 14)
+    with db.session() as s:
+        first = request_initials_for(s, carried(texter), campaign.id, now=NOON_NY)
+        assert first.campaign is not None and first.campaign.id == campaign.id
+        second = request_initials_for(s, carried(texter), campaign.id, now=NOON_NY)
+        at_max = request_initials_for(s, carried(texter), campaign.id, now=NOON_NY)
+        assert (first.result.count, second.result.count) == (10, 4)
+        assert (at_max.result.count, at_max.result.code) == (0, "at_maximum")
+        assert _assigned(s, texter) == set(first.result.contact_ids) | set(second.result.contact_ids)
+
+
+def test_request_more_by_a_non_member_or_a_stranger_goes_the_long_way(world, org_id):
+    db, campaign, _, _ = world
+    with db.session() as s:
+        newcomer = make_texter(s, org_id, "Nell")
+        stranger = make_texter(s, make_org(s))
+    with db.session() as s:
+        refused = request_initials_for(s, carried(newcomer), campaign.id, now=NOON_NY)
+        assert (refused.result.code, refused.campaign) == ("not_member", None)
+        with pytest.raises(NotFound):
+            request_initials_for(s, carried(stranger), campaign.id, now=NOON_NY)
+        with pytest.raises(NotFound):
+            request_initials_for(s, carried(newcomer), campaign.id + 1000, now=NOON_NY)
 
 
 # --- request_replies ----------------------------------------------------------------------------

@@ -9,9 +9,11 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from sqlalchemy import func, select
 
-from core.assignment import request_initials
+from core.assignment import request_initials, request_initials_for
+from core.orgs import Texter
 from storage import Database
 from storage.models import Campaign, Contact, User
 from tests.core.factories import add_texter, at, make_launched_campaign, make_org, make_texter
@@ -31,7 +33,7 @@ def _database(db_url: str) -> Database:
 
 
 def _run(
-    db: Database, campaign_id: int, user_ids: list[int], until_empty: bool
+    db: Database, campaign_id: int, user_ids: list[int], until_empty: bool, by_click: bool = False
 ) -> list[tuple[int, list[int]]]:
     """Each thread waits at the barrier, then requests (until nothing is left when ``until_empty``)."""
     barrier = threading.Barrier(len(user_ids))
@@ -41,7 +43,14 @@ def _run(
         got = []
         while True:
             with db.session() as s:
-                result = request_initials(s, s.get(Campaign, campaign_id), s.get(User, user_id), now=NOON_NY)
+                if by_click:  # as the chat layer's Request More: the texter carried, the campaign read
+                    user = s.get(User, user_id)
+                    texter = Texter(user.id, user.organization_id, user.name)
+                    result = request_initials_for(s, texter, campaign_id, now=NOON_NY).result
+                else:
+                    result = request_initials(
+                        s, s.get(Campaign, campaign_id), s.get(User, user_id), now=NOON_NY
+                    )
             got.append((user_id, result.contact_ids))
             if not until_empty or not result.contact_ids:
                 return got
@@ -50,7 +59,8 @@ def _run(
         return [claim for claims in pool.map(worker, user_ids) for claim in claims]
 
 
-def test_many_texters_never_share_a_contact(db_url):
+@pytest.mark.parametrize("by_click", [False, True], ids=["request_initials", "request_initials_for"])
+def test_many_texters_never_share_a_contact(db_url, by_click):
     db = _database(db_url)
     try:
         with db.session() as s:
@@ -60,7 +70,7 @@ def test_many_texters_never_share_a_contact(db_url):
             for i, user in enumerate(users):
                 add_texter(s, campaign, user, max_initials=15 if i % 3 == 0 else None)
             caps = {user.id: 15 if i % 3 == 0 else 40 for i, user in enumerate(users)}
-        claims = _run(db, campaign.id, list(caps), until_empty=True)
+        claims = _run(db, campaign.id, list(caps), until_empty=True, by_click=by_click)
 
         returned = Counter(cid for _, ids in claims for cid in ids)
         assert returned and max(returned.values()) == 1, "a contact was handed out twice"
@@ -77,7 +87,8 @@ def test_many_texters_never_share_a_contact(db_url):
         db.dispose()
 
 
-def test_one_texter_clicking_from_many_threads_stays_under_the_maximum(db_url):
+@pytest.mark.parametrize("by_click", [False, True], ids=["request_initials", "request_initials_for"])
+def test_one_texter_clicking_from_many_threads_stays_under_the_maximum(db_url, by_click):
     db = _database(db_url)
     try:
         with db.session() as s:
@@ -85,7 +96,7 @@ def test_one_texter_clicking_from_many_threads_stays_under_the_maximum(db_url):
             campaign = make_launched_campaign(s, org, 500, initials_batch_size=10)
             texter = make_texter(s, org)
             add_texter(s, campaign, texter, max_initials=25)
-        claims = _run(db, campaign.id, [texter.id] * THREADS, until_empty=False)
+        claims = _run(db, campaign.id, [texter.id] * THREADS, until_empty=False, by_click=by_click)
 
         sizes = sorted(len(ids) for _, ids in claims)
         assert sizes[-1] <= 10
