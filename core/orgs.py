@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select, text
+from sqlalchemy import exists, select, text, update
 from sqlalchemy.orm import Session
 
 from core.errors import Forbidden, NotFound, Refused
 from storage.locks import lock_key
 from storage.models import Organization, PlatformIdentity, User, WorkspaceLink
+from storage.types import utcnow
 
 ROLES = ("owner", "admin", "texter")
 ADMIN_ROLES = ("owner", "admin")
@@ -97,8 +99,12 @@ def ensure_user(
     platform_user_id: str,
     name: str,
     role: str = "texter",
+    profile_checked_at: datetime | None = None,
 ) -> User:
-    """The user behind a platform identity, created (with ``role``) the first time they appear."""
+    """The user behind a platform identity, created (with ``role``) the first time they appear.
+
+    ``profile_checked_at``: ``name`` comes from the platform's profile read then (recorded on the identity).
+    """
     if role not in ROLES:
         raise Refused(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
     identity = find_identity(session, platform, workspace_id, platform_user_id)
@@ -109,6 +115,8 @@ def ensure_user(
             raise Forbidden("this account belongs to another organization")
         if name and identity.display_name != name:
             identity.display_name = name
+        if profile_checked_at is not None:
+            identity.profile_checked_at = profile_checked_at
         return user
     user = User(organization_id=org.id, name=name or platform_user_id, role=role)
     session.add(user)
@@ -120,10 +128,35 @@ def ensure_user(
             workspace_id=workspace_id,
             platform_user_id=platform_user_id,
             display_name=name,
+            profile_checked_at=profile_checked_at,
         )
     )
     session.flush()
     return user
+
+
+def profile_checked(
+    session: Session,
+    platform: str,
+    workspace_id: str,
+    platform_user_id: str,
+    name: str | None,
+    at: datetime | None = None,
+) -> None:
+    """The platform's profile was read again and changes nobody's role: record when (and the display name,
+    when ``name`` is given), so no process asks the platform again before the next check is due."""
+    values: dict[str, Any] = {"profile_checked_at": at or utcnow()}
+    if name:
+        values["display_name"] = name
+    session.execute(
+        update(PlatformIdentity)
+        .where(
+            PlatformIdentity.platform == platform,
+            PlatformIdentity.workspace_id == workspace_id,
+            PlatformIdentity.platform_user_id == platform_user_id,
+        )
+        .values(**values)
+    )
 
 
 @dataclass(frozen=True)
@@ -252,6 +285,7 @@ def enter_workspace_user(
     demoted here (an admin does that with ``set_role``). A changed display name is recorded.
     """
     serialize_entries(session)
+    checked = utcnow()
     org = organization_for_workspace(session, platform, workspace_id)
     if org is None:
         org = _organization_for_new_workspace(session, org_name)
@@ -264,6 +298,7 @@ def enter_workspace_user(
             workspace_id=workspace_id,
             platform_user_id=platform_user_id,
             name=name,
+            profile_checked_at=checked,
         )
         if platform_admin and user.role == "texter":
             user.role = "admin"
@@ -276,6 +311,7 @@ def enter_workspace_user(
         platform_user_id=platform_user_id,
         name=name,
         role=newcomer_role(session, org.id, platform_admin=platform_admin, platform=platform),
+        profile_checked_at=checked,
     )
 
 

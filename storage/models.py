@@ -127,6 +127,8 @@ class PlatformIdentity(Base):
     display_name: Mapped[str | None] = mapped_column(String(200))
     # Where the bot talks to this person privately (Slack DM channel id, Discord DM channel id).
     dm_channel_id: Mapped[str | None] = mapped_column(String(64))
+    # When the name and admin flag were last read from the platform's profile (None: never).
+    profile_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(back_populates="identities")
 

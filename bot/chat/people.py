@@ -3,20 +3,23 @@
 The platform supplies a ``Profile`` (name and whether it makes them an admin: Slack's workspace admin
 flag, Discord's Manage Server permission); core's ``orgs.enter_workspace_user`` picks the role. A known
 admin is answered from the database alone; a known texter's profile is looked up again now and then
-(``AdminChecks``), so a promotion on the platform shows soon without a lookup on every click.
+(``AdminChecks``), so a promotion on the platform shows soon without a lookup on every click. When it was
+last read is kept on the identity row, so a texter entered (or checked) by one process is not looked up
+again by every other process on their first click there.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from bot.chat.actor import Actor
 from bot.dbwork import DbWork
 from core import orgs
+from storage.types import utcnow
 
 ADMIN_RECHECK_SECONDS = 300.0
 
@@ -33,26 +36,28 @@ ProfileLookup = Callable[[], Awaitable[Profile]]
 
 @dataclass
 class AdminChecks:
-    """When each known texter's platform admin flag was last looked up."""
+    """How often a known texter's platform profile (admin flag, name) is looked up again."""
 
     every: float = ADMIN_RECHECK_SECONDS
-    last: dict[tuple[str, str], float] = field(default_factory=dict)
 
-    def due(self, workspace_id: str, platform_user_id: str) -> bool:
-        seen = self.last.get((workspace_id, platform_user_id))
-        return seen is None or time.monotonic() - seen >= self.every
-
-    def looked_up(self, workspace_id: str, platform_user_id: str) -> None:
-        self.last[(workspace_id, platform_user_id)] = time.monotonic()
+    def due(self, checked_at: datetime | None, now: datetime) -> bool:
+        return checked_at is None or now - checked_at >= timedelta(seconds=self.every)
 
 
-def _known(session: Session, platform: str, workspace_id: str, platform_user_id: str) -> Actor | None:
+@dataclass(frozen=True)
+class _Known:
+    actor: Actor
+    profile_checked_at: datetime | None
+
+
+def _known(session: Session, platform: str, workspace_id: str, platform_user_id: str) -> _Known | None:
     org = orgs.organization_for_workspace(session, platform, workspace_id)
     identity = orgs.find_identity(session, platform, workspace_id, platform_user_id)
     if org is None or identity is None:
         return None
     user = orgs.get_user(session, identity.user_id)
-    return Actor.of(user, org.id, platform, workspace_id, platform_user_id)
+    actor = Actor.of(user, org.id, platform, workspace_id, platform_user_id)
+    return _Known(actor, identity.profile_checked_at)
 
 
 async def resolve_actor(
@@ -68,14 +73,16 @@ async def resolve_actor(
     """The textbank user behind ``platform_user_id`` (entered, or promoted, by core's rule)."""
     known = await work.read(lambda s: _known(s, platform, workspace_id, platform_user_id))
     if known is not None and (
-        known.is_admin or checks is None or not checks.due(workspace_id, platform_user_id)
+        known.actor.is_admin or checks is None or not checks.due(known.profile_checked_at, utcnow())
     ):
-        return known
+        return known.actor
     profile = await lookup()
-    if checks is not None:
-        checks.looked_up(workspace_id, platform_user_id)
     if known is not None and (profile.failed or not profile.platform_admin):
-        return known  # nothing to change (and a failed lookup must not rename them to their id)
+        # Nothing to change but the time (and the display name: a failed lookup must not rename them to
+        # their id); a failure is recorded too, so a platform that fails is not asked on every click.
+        name = None if profile.failed else profile.name
+        await work.write(lambda s: orgs.profile_checked(s, platform, workspace_id, platform_user_id, name))
+        return known.actor
 
     def enter(session: Session) -> Actor:
         user = orgs.enter_workspace_user(

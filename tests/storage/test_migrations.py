@@ -103,7 +103,7 @@ def test_0014_keeps_the_servers_thread_channel_and_goes_back_cleanly(tmp_path: P
         with db.engine.begin() as conn:
             for statement in OLD_ROWS:
                 conn.execute(text(statement))
-        upgrade(url)
+        upgrade(url, "0014_dthreads")
         assert current_revision(url) == "0014_dthreads"
         with db.engine.begin() as conn:
             assert conn.execute(text("SELECT thread_channel_id FROM workspace_links")).scalar() == "C1"
@@ -115,6 +115,42 @@ def test_0014_keeps_the_servers_thread_channel_and_goes_back_cleanly(tmp_path: P
         assert "campaign_thread_channels" not in inspect(db.engine).get_table_names()
         with db.engine.begin() as conn:
             assert conn.execute(text("SELECT thread_channel_id FROM workspace_links")).scalar() == "C1"
+    finally:
+        if db is not None:
+            db.dispose()
+        drop()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_0015_leaves_known_identities_unchecked_and_goes_back_cleanly(tmp_path: Path, engine: str) -> None:
+    """From 0014 with a Slack identity to 0015 (when its profile was last read: never) and back."""
+    url, drop = _fresh_database(tmp_path, engine)
+    db: Database | None = None
+    try:
+        upgrade(url, "0014_dthreads")
+        db = Database(url)
+        with db.engine.begin() as conn:
+            conn.execute(text(OLD_ROWS[0]))
+            conn.execute(
+                text(
+                    "INSERT INTO users (organization_id, name, role, created_at) "
+                    "VALUES (1, 'Tess', 'texter', CURRENT_TIMESTAMP)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO platform_identities (user_id, platform, workspace_id, platform_user_id) "
+                    "VALUES (1, 'slack', 'T1', 'U1')"
+                )
+            )
+        upgrade(url, "0015_idle")
+        with db.engine.begin() as conn:
+            assert conn.execute(text("SELECT profile_checked_at FROM platform_identities")).all() == [(None,)]
+        command.downgrade(alembic_config(url), "0014_dthreads")
+        columns = {c["name"] for c in inspect(db.engine).get_columns("platform_identities")}
+        assert "profile_checked_at" not in columns and "dm_channel_id" in columns
+        with db.engine.begin() as conn:
+            assert conn.execute(text("SELECT platform_user_id FROM platform_identities")).scalar() == "U1"
     finally:
         if db is not None:
             db.dispose()
