@@ -161,6 +161,30 @@ def test_duplicates_across_batches_count_as_duplicates(
     assert [c.first_name for c in contacts(db, campaign_id)] == [f"N{i}" for i in range(10)]
 
 
+def test_a_filter_that_cannot_tell_numbers_apart_changes_nothing(
+    db: Database, org_id: int, campaign_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With 8 bits the COPY path's filter calls almost every number "maybe seen": each is looked up.
+    monkeypatch.setattr(contacts_import._NumberFilter, "MASK", 7)
+    monkeypatch.setattr(contacts_import, "BATCH_ROWS", 4)
+    import_contacts(db, campaign_id, csv_bytes("first_name,cell\nOld,3125550100\n"))
+    with db.session() as session:
+        opt_out(session, org_id, "+13125550101", source="admin", actor=org_admin(session, org_id))
+    numbers = [f"312555{n:04d}" for n in range(90, 110)]
+    rows = numbers + numbers[::4]
+    data = "first_name,cell\n" + "".join(f"N{i},{cell}\n" for i, cell in enumerate(rows))
+    summary = import_contacts(db, campaign_id, csv_bytes(data))
+    assert summary.imported == 18
+    assert summary.skipped == {
+        "invalid_cell": 0,
+        "duplicate_in_file": 5,
+        "opted_out": 1,
+        "already_in_campaign": 1,
+    }
+    names = [c.first_name for c in contacts(db, campaign_id)]
+    assert names == ["Old"] + [f"N{i}" for i in range(20) if i not in (10, 11)]
+
+
 def test_opted_out_in_another_org_is_imported(db: Database, campaign_id: int) -> None:
     with db.session() as session:
         other = Organization(name="other", optout_phrases=[])
