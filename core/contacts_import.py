@@ -754,15 +754,17 @@ class _Loader:
             "CREATE TEMP TABLE tb_import_skipped (cell TEXT PRIMARY KEY, opted BOOLEAN NOT NULL) "
             "ON COMMIT DROP"
         )
+        # LATERAL ... LIMIT 1: an index probe per number. As EXISTS, the planner may hash the campaign's
+        # contacts instead, all of them for every batch (its statistics predate the import).
         lookup = text(
             """
-            SELECT u.cell,
-                   EXISTS (SELECT 1 FROM contacts c WHERE c.campaign_id = :campaign_id AND c.cell = u.cell
-                           AND c.id > :before)
-                   OR EXISTS (SELECT 1 FROM tb_import_skipped s WHERE s.cell = u.cell),
-                   EXISTS (SELECT 1 FROM opt_outs o WHERE o.organization_id = :org_id AND o.cell = u.cell),
-                   EXISTS (SELECT 1 FROM contacts c WHERE c.campaign_id = :campaign_id AND c.cell = u.cell)
+            SELECT u.cell, c.id > :before OR s.cell IS NOT NULL, o.cell IS NOT NULL, c.id IS NOT NULL
             FROM unnest(CAST(:cells AS text[])) AS u(cell)
+            LEFT JOIN LATERAL (SELECT c.id FROM contacts c
+                               WHERE c.campaign_id = :campaign_id AND c.cell = u.cell LIMIT 1) c ON TRUE
+            LEFT JOIN LATERAL (SELECT o.cell FROM opt_outs o
+                               WHERE o.organization_id = :org_id AND o.cell = u.cell LIMIT 1) o ON TRUE
+            LEFT JOIN LATERAL (SELECT s.cell FROM tb_import_skipped s WHERE s.cell = u.cell LIMIT 1) s ON TRUE
             """
         )
         skipped = summary.skipped
