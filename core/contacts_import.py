@@ -4,11 +4,11 @@ The file is read in 1 MiB chunks and decoded as UTF-8 as it goes; each row is ch
 E.164 and its time zone found, inside the one write transaction. On PostgreSQL the rows that go in (the
 first of each number, not opted out in the organization, not already in the campaign) are COPYed
 straight into ``contacts`` while the rest of the file is still being parsed, so PostgreSQL inserts and
-indexes them on its own core meanwhile, as it does for a plain COPY; duplicates are found in a set of
-the file's numbers (one int each). On SQLite (and with ``overlap=False``) the checked rows are bulk-loaded
-into a temporary staging table and one set-based INSERT ... SELECT picks the same rows, with Python
-memory flat whatever the file's size. A refusal anywhere (line 900,000 included) raises before the
-commit, so nothing is left behind.
+indexes them on its own core meanwhile, as it does for a plain COPY (a fixed-size filter and a look-up
+per batch find the rows that stay out). On SQLite (and with ``overlap=False``) the checked rows are
+bulk-loaded into a temporary staging table and one set-based INSERT ... SELECT picks the same rows.
+Either way Python memory stays flat whatever the file's size, and a refusal anywhere (line 900,000
+included) raises before the commit, so nothing is left behind.
 """
 
 from __future__ import annotations
@@ -545,8 +545,8 @@ def import_contacts(
 ) -> ImportSummary:
     """Import a contacts CSV into a campaign, all or nothing; returns what was imported and skipped.
 
-    On PostgreSQL each batch is loaded into ``contacts`` on a second thread while the next one is parsed
-    (``overlap=False``: the whole file is staged first, then loaded in one statement; the benchmark's A/B).
+    On PostgreSQL each batch is COPYed into ``contacts`` while the next one is checked (``overlap=False``:
+    the whole file is staged first, then loaded in one statement, as SQLite does; the benchmark's A/B).
     Raises ``ImportRefused`` (nothing written) for a malformed file, ``NotFound`` for an unknown campaign,
     ``Refused`` for an archived one.
     """
@@ -650,7 +650,7 @@ _CONTACT_COLUMNS = (
 
 
 def _number_key(cell: str) -> int:
-    """An E.164 number as a set member: its digits as an int (no country code starts with 0)."""
+    """An E.164 number as the filter takes it: its digits as an int (no country code starts with 0)."""
     return int(cell[1:])
 
 
