@@ -85,6 +85,11 @@ def main() -> None:
     )
     parser.add_argument("--csv", type=Path, help="reuse or keep the generated CSV at this path")
     parser.add_argument("--keep", action="store_true", help="keep the campaign and its contacts")
+    parser.add_argument(
+        "--staged",
+        action="store_true",
+        help="PostgreSQL: stage the whole file, then load it (import_contacts(overlap=False), as before)",
+    )
     args = parser.parse_args()
 
     workdir = tempfile.TemporaryDirectory(prefix="textbank-bench-")
@@ -111,7 +116,7 @@ def main() -> None:
 
     rss_before = peak_rss_mb()
     started = time.perf_counter()
-    summary = import_contacts(db, campaign_id, path)
+    summary = import_contacts(db, campaign_id, path, overlap=not args.staged)
     elapsed = time.perf_counter() - started
     rss_peak = peak_rss_mb()
 

@@ -17,6 +17,8 @@ over the reference's, the median of the rounds):
   the campaign and the user loaded, then ``request_initials``, as before.
 - ``import``: ``core.contacts_import.import_contacts`` of a CSV. Reference: the same rows parsed with the
   csv module and loaded with one COPY into contacts (PostgreSQL), or one executemany (SQLite).
+  ``import_apart``: ``import_contacts(..., overlap=False)``, the whole file parsed and staged before it
+  is loaded, as before.
 
 Every round checks its work: each clicked contact messaged with exactly one queued row, each claim's
 contacts assigned to its texter alone, each import's row count.
@@ -440,7 +442,7 @@ def import_reference(db: Database, campaign_id: int, path: Path) -> int:
     return count
 
 
-def bench_import(db: Database, args: argparse.Namespace) -> tuple[list[Round], str]:
+def bench_import(db: Database, args: argparse.Namespace, overlap: bool = True) -> tuple[list[Round], str]:
     rounds = []
     folder = Path(tempfile.mkdtemp(prefix="textbank-limits-"))
     zone_for_zip("10001")  # the zip table is built once per process (a running textbank has it already)
@@ -451,7 +453,7 @@ def bench_import(db: Database, args: argparse.Namespace) -> tuple[list[Round], s
         write_csv(path, args.rows)
         started = time.perf_counter()
         if side == "textbank":
-            loaded = contacts_import.import_contacts(db, campaign_id, path).imported
+            loaded = contacts_import.import_contacts(db, campaign_id, path, overlap=overlap).imported
         else:
             loaded = import_reference(db, campaign_id, path)
         rounds.append(Round(side, loaded, time.perf_counter() - started))
@@ -462,6 +464,10 @@ def bench_import(db: Database, args: argparse.Namespace) -> tuple[list[Round], s
     return rounds, "rows/s"
 
 
+def bench_import_apart(db: Database, args: argparse.Namespace) -> tuple[list[Round], str]:
+    return bench_import(db, args, overlap=False)
+
+
 # --- the run -----------------------------------------------------------------------------------------------
 
 PATHS: dict[str, Callable[[Database, argparse.Namespace], tuple[list[Round], str]]] = {
@@ -470,6 +476,7 @@ PATHS: dict[str, Callable[[Database, argparse.Namespace], tuple[list[Round], str
     "import": bench_import,
     "send_apart": bench_send_apart,
     "claim_apart": bench_claim_apart,
+    "import_apart": bench_import_apart,
 }
 
 
@@ -493,7 +500,7 @@ def main() -> None:
     parser.add_argument(
         "--paths",
         default="send,claim,import",
-        help="which of send, claim, import; send_apart, claim_apart: the calls before (an A/B)",
+        help="which of send, claim, import; send_apart, claim_apart, import_apart: the calls before (an A/B)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each side, alternating")
     parser.add_argument("--clicks", type=int, default=6400, help="Send clicks per round")
