@@ -5,7 +5,7 @@ import random
 import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from core import contacts_import
 from core.campaigns import archive_campaign, create_campaign
@@ -424,3 +424,22 @@ def test_adhoc_home_is_not_an_import_target(db: Database, org_id: int) -> None:
         home_id = home.id
     with pytest.raises(NotFound):
         import_contacts(db, home_id, csv_bytes("first_name,cell\nAna,2125550001\n"))
+
+
+def test_a_large_import_on_postgresql_refreshes_the_planner_statistics(
+    db: Database, campaign_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not db.is_postgres:
+        pytest.skip("planner statistics are PostgreSQL's (SQLite plans without them)")
+
+    def last_analyzed() -> object:
+        with db.read() as session:
+            return session.execute(
+                text("SELECT last_analyze FROM pg_stat_user_tables WHERE relid = 'contacts'::regclass")
+            ).scalar()
+
+    monkeypatch.setattr(contacts_import, "ANALYZE_AFTER", 3)
+    import_contacts(db, campaign_id, csv_bytes("first_name,cell\nA,2125550101\nB,2125550102\n"))
+    assert last_analyzed() is None  # two contacts: left to autovacuum
+    import_contacts(db, campaign_id, csv_bytes("first_name,cell\nC,2125550103\nD,2125550104\nE,2125550105\n"))
+    assert last_analyzed() is not None
