@@ -75,6 +75,11 @@ _UNLEASE = (
     .where(_T.c.id == bindparam("b_thread"), _T.c.lease_owner == bindparam("b_owner"))
     .values(lease_owner=None, lease_until=None)
 )
+_RENEW = (
+    update(_T)
+    .where(_T.c.id == bindparam("b_thread"), _T.c.lease_owner == bindparam("b_owner"))
+    .values(lease_until=bindparam("b_until"))
+)
 _RECORD = (
     update(_T)
     .where(_T.c.id == bindparam("b_thread"), _T.c.control_id == bindparam("b_seen"))
@@ -165,6 +170,15 @@ def claim(
 def set_closed(session: Session, thread_id: int, closed: bool) -> None:
     """Record that the platform's thread was closed (archived) or reopened."""
     session.execute(update(ChatThread).where(ChatThread.id == thread_id).values(closed=closed))
+
+
+def renew(session: Session, thread_id: int, owner: str, now: datetime | None = None) -> bool:
+    """Extend ``owner``'s lease on the thread to ``LEASE`` from now; False when it is no longer theirs."""
+    until = (now or utcnow()) + LEASE
+    renewed = session.connection().execute(
+        _RENEW, {"b_thread": thread_id, "b_owner": owner, "b_until": until}
+    )
+    return renewed.rowcount == 1
 
 
 def let_go(session: Session, thread_id: int, owner: str) -> None:

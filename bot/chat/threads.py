@@ -7,7 +7,8 @@ control message at the bottom holds the state, the current question as a select,
 the old one deleted, so it always sits under the newest text.
 
 Order across processes: a sync takes the thread's lease with its claim (one process at a time posts into
-a thread) and lets go when it records the control message; inside a process one sync at a time runs per
+a thread), renews it while it posts (a slow platform or a 429's wait can outlast it) and lets go when it
+records the control message; inside a process one sync at a time runs per
 conversation. A burst of replies brings many threads up to date at once: their database work is batched
 (``bot.dbwork.Batches``), so a hundred syncs cost a few transactions instead of four hundred.
 """
@@ -15,6 +16,7 @@ conversation. A burst of replies brings many threads up to date at once: their d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import uuid
@@ -43,6 +45,10 @@ class Snapshot:
 
     def control(self, note: str = "") -> Message:
         return texts.control_message(self.view, self.draft, note, self.adhoc)
+
+
+# How often a sync that is posting renews its thread's lease (a third of the lease: two renewals may fail).
+RENEW_EVERY = chat_threads.LEASE.total_seconds() / 3
 
 
 class ThreadBusy(Exception):
@@ -85,6 +91,7 @@ class Threads:
         self.reads = work.batches(write=False, soft=(Refused,), keep_loaded=True, max_batch=50)
         self.writes = work.batches(write=True, soft=(ThreadBusy,), max_batch=50)
         self._held: dict[tuple[int, int], _Held] = {}
+        self.renew_every = RENEW_EVERY
 
     @asynccontextmanager
     async def hold(self, user_id: int, contact_id: int) -> AsyncIterator[None]:
@@ -103,6 +110,25 @@ class Threads:
             held.users -= 1
             if held.users == 0:
                 del self._held[key]
+
+    @asynccontextmanager
+    async def _leased(self, thread_id: int) -> AsyncIterator[None]:
+        """Keep this owner's lease on the thread while the block posts into it."""
+
+        async def keep() -> None:
+            while True:
+                await asyncio.sleep(self.renew_every)
+                if not await self.work.write(lambda s: chat_threads.renew(s, thread_id, self.owner)):
+                    log.warning("lost the lease on thread %s: another process may post into it", thread_id)
+                    return
+
+        keeper = asyncio.create_task(keep())
+        try:
+            yield
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
 
     def _claim(self, session: Session, snap: Snapshot, user_id: int, channel: str) -> Plan:
         """One short write transaction: the thread leased, and its new messages claimed for posting."""
@@ -151,32 +177,33 @@ class Threads:
                 return False
             plan = await self.writes.run(lambda s: self._claim(s, snap, user_id, dm.channel_id))
             ref = plan.ref
-            started: tuple[str, str] | None = None  # (channel, thread) this sync started
-            if plan.created:
+            async with self._leased(ref.id):
+                started: tuple[str, str] | None = None  # (channel, thread) this sync started
+                if plan.created:
+                    try:
+                        place, _parent = await self.surface.open_thread(
+                            platform_user_id, texts.thread_parent(snap.view), _thread_for(snap)
+                        )
+                    except BaseException:
+                        await self.writes.run(lambda s: chat_threads.forget(s, ref.id))
+                        raise
+                    started = (place.channel_id, place.thread_id or place.channel_id)
+                    ref = chat_threads.ThreadRef(ref.id, *started, None, ref.last_message_id)
+                where = _place(ref)
+                upto = ref.last_message_id
                 try:
-                    place, _parent = await self.surface.open_thread(
-                        platform_user_id, texts.thread_parent(snap.view), _thread_for(snap)
-                    )
-                except BaseException:
-                    await self.writes.run(lambda s: chat_threads.forget(s, ref.id))
+                    if ref.closed:  # a finished conversation's thread, open again before anything goes in
+                        await self.surface.reopen_thread(where)
+                    for message in plan.new:
+                        await self.surface.post(
+                            where, texts.thread_line(message, snap.view.contact_name, user_id)
+                        )
+                        upto = message.id
+                    posted = await self.surface.post(where, snap.control(note))
+                except BaseException as exc:
+                    back = isinstance(exc, Exception) and self.surface.failure(exc).not_posted
+                    await self.writes.run(lambda s: self._unwind(s, plan, started, upto, back))
                     raise
-                started = (place.channel_id, place.thread_id or place.channel_id)
-                ref = chat_threads.ThreadRef(ref.id, *started, None, ref.last_message_id)
-            where = _place(ref)
-            upto = ref.last_message_id
-            try:
-                if ref.closed:  # a finished conversation's thread, open again before anything goes in
-                    await self.surface.reopen_thread(where)
-                for message in plan.new:
-                    await self.surface.post(
-                        where, texts.thread_line(message, snap.view.contact_name, user_id)
-                    )
-                    upto = message.id
-                posted = await self.surface.post(where, snap.control(note))
-            except BaseException as exc:
-                back = isinstance(exc, Exception) and self.surface.failure(exc).not_posted
-                await self.writes.run(lambda s: self._unwind(s, plan, started, upto, back))
-                raise
             old = await self.writes.run(lambda s: self._record(s, ref, posted.message_id, started))
             if old and old != posted.message_id:
                 try:

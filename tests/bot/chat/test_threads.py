@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
+from sqlalchemy import select
 
 from bot.chat.relay import RelayWorker
 from bot.chat.surface import Failure, MessageRef, Place, Surface, ThreadFor
@@ -179,3 +183,58 @@ async def test_a_finished_notice_closes_the_thread_once_and_a_reply_after_it_reo
     shown = surface.thread(channel)
     assert shown[-2][1].endswith("one more thing") and shown[-1][0] == "control"
     assert not await threads.finish(tess_id, contact_id)  # back to life: its thread stays open
+
+
+class GatedSurface(MemorySurface):
+    """A platform that holds its next post until ``gate`` opens (a slow Slack, a long 429)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def post(self, place: Place, message: Message) -> MessageRef:
+        if not self.gate.is_set():
+            self.waiting.set()
+            await self.gate.wait()
+        return await super().post(place, message)
+
+
+async def test_a_sync_renews_its_lease_while_it_posts_so_no_other_process_posts_in_between(
+    db: Database, replied: tuple[int, int]
+) -> None:
+    from storage import chat_threads
+    from storage.models import ChatThread
+
+    tess_id, contact_id = replied
+    surface = GatedSurface()
+    threads = Threads(surface, DbWork(db), owner="one")
+    threads.renew_every = 0.01  # renewals come often; the database clock is moved by hand below
+
+    def lease_until() -> datetime | None:
+        with db.read() as s:
+            until = s.scalars(select(ChatThread.lease_until).where(ChatThread.contact_id == contact_id)).one()
+            return until.replace(tzinfo=UTC) if until and until.tzinfo is None else until
+
+    def other_process_claims() -> bool:
+        with db.session() as s:
+            ref, _ = chat_threads.claim(s, "discord", contact_id, tess_id, "dm-tess", "two")
+            return ref is not None
+
+    with time_machine.travel(datetime.now(UTC), tick=True) as clock:
+        syncing = asyncio.create_task(threads.sync("tess", tess_id, contact_id))
+        await asyncio.wait_for(surface.waiting.wait(), 60)  # the thread is leased; its first post hangs
+        clock.shift(chat_threads.LEASE - timedelta(seconds=10))
+        shifted = datetime.now(UTC)
+        for _ in range(6000):  # until a renewal made after the shift is in the row
+            until = lease_until()
+            if until is not None and until >= shifted + chat_threads.LEASE:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError(f"the lease was not renewed while posting: {lease_until()}")
+        clock.shift(timedelta(seconds=20))  # past the lease the claim took
+        assert not other_process_claims()
+        surface.gate.set()
+        assert await asyncio.wait_for(syncing, 60)
+        assert other_process_claims()  # let go once the control message is recorded
