@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, event, exists, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, case, event, exists, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.engine import rowcount
@@ -78,14 +78,18 @@ def add_notice(
     return rows
 
 
+_identities = PlatformIdentity.__table__
+# Built once, on the table (no ORM compile per call): every inbound batch asks it.
+_PLATFORMS_OF = select(_identities.c.user_id, _identities.c.platform).where(
+    _identities.c.user_id.in_(bindparam("users", expanding=True)),
+    _identities.c.platform.in_(CHAT_PLATFORMS),
+)
+
+
 def _platforms_of(session: Session, user_ids: Collection[int]) -> dict[int, list[str]]:
     """The chat platforms each user has an account on (``cli`` for none), in one query."""
     found: dict[int, set[str]] = {user_id: set() for user_id in user_ids}
-    rows = session.execute(
-        select(PlatformIdentity.user_id, PlatformIdentity.platform).where(
-            PlatformIdentity.user_id.in_(sorted(found)), PlatformIdentity.platform.in_(CHAT_PLATFORMS)
-        )
-    )
+    rows = session.execute(_PLATFORMS_OF, {"users": sorted(found)})
     for user_id, platform in rows:
         found[user_id].add(platform)
     return {user_id: sorted(platforms) or ["cli"] for user_id, platforms in found.items()}
