@@ -520,13 +520,16 @@ def _plain_replies(
             chosen[i] = max(mine, key=lambda r: (r.newest, r.campaign_id))
     if not chosen:
         return {}
+    locking = conn.dialect.name == "postgresql"  # SQLite's transaction holds its one write lock already
     now_held = {}
-    if conn.dialect.name == "postgresql":
+    if locking:
         ids = sorted({row.contact_id for row in chosen.values()})
         now_held = {row.id: row for row in conn.execute(_LOCK_CONTACTS, {"ids": ids})}
     plain: dict[int, _Conversation] = {}
     for i, row in chosen.items():
-        held = now_held.get(row.contact_id, row)
+        held = now_held.get(row.contact_id) if locking else row
+        if held is None:  # deleted meanwhile: receive_inbound routes the text again
+            continue
         found = _Conversation(
             contact_id=row.contact_id,
             cell=row.cell,
