@@ -109,46 +109,53 @@ _STORED_BASE = (
 _STORED = _STORED_BASE.where(_messages.c.provider_sid == bindparam("sid"))
 
 
+# Of a number's contacts in launched or archived campaigns sending from one of our identities (or from
+# the configured one) and texted already: what routing needs of each, with its newest message's id.
+_NEWEST = (
+    select(func.max(_messages.c.id))
+    .where(_messages.c.contact_id == _contacts.c.id)
+    .correlate(_contacts)
+    .scalar_subquery()
+)
+_ROUTES = (
+    select(
+        _contacts.c.id.label("contact_id"),
+        _contacts.c.cell,
+        _contacts.c.first_name,
+        _contacts.c.last_name,
+        _contacts.c.opted_out,
+        _contacts.c.status,
+        _contacts.c.assigned_user_id,
+        _contacts.c.escalated,
+        _contacts.c.escalated_team_id,
+        _contacts.c.reply_route,
+        _campaigns.c.id.label("campaign_id"),
+        _campaigns.c.title,
+        _campaigns.c.kind,
+        _campaigns.c.organization_id,
+        _orgs.c.optout_phrases,
+        _orgs.c.optout_confirmation,
+        exists()
+        .where(
+            _optouts.c.organization_id == _campaigns.c.organization_id, _optouts.c.cell == _contacts.c.cell
+        )
+        .label("listed"),
+    )
+    .join(_campaigns, _campaigns.c.id == _contacts.c.campaign_id)
+    .join(_orgs, _orgs.c.id == _campaigns.c.organization_id)
+    .where(
+        _campaigns.c.status.in_(("launched", "archived")),
+        or_(_campaigns.c.sender.is_(None), _campaigns.c.sender.in_(bindparam("ours", expanding=True))),
+        _NEWEST.is_not(None),
+    )
+)
+
+
 def _conversation_query(for_update: bool) -> Any:
     """The newest conversation of a number with one of our identities, with what routing needs of it."""
-    newest = (
-        select(func.max(_messages.c.id))
-        .where(_messages.c.contact_id == _contacts.c.id)
-        .correlate(_contacts)
-        .scalar_subquery()
-    )
-    listed = exists().where(
-        _optouts.c.organization_id == _campaigns.c.organization_id, _optouts.c.cell == _contacts.c.cell
-    )
     query = (
-        select(
-            _contacts.c.id.label("contact_id"),
-            _contacts.c.cell,
-            _contacts.c.first_name,
-            _contacts.c.last_name,
-            _contacts.c.opted_out,
-            _contacts.c.status,
-            _contacts.c.assigned_user_id,
-            _contacts.c.escalated,
-            _contacts.c.escalated_team_id,
-            _contacts.c.reply_route,
-            _campaigns.c.id.label("campaign_id"),
-            _campaigns.c.title,
-            _campaigns.c.kind,
-            _campaigns.c.organization_id,
-            _orgs.c.optout_phrases,
-            _orgs.c.optout_confirmation,
-            listed.label("listed"),
-        )
-        .join(_campaigns, _campaigns.c.id == _contacts.c.campaign_id)
-        .join(_orgs, _orgs.c.id == _campaigns.c.organization_id)
-        .where(
-            _contacts.c.cell == bindparam("cell"),
-            _campaigns.c.status.in_(("launched", "archived")),
-            or_(_campaigns.c.sender.is_(None), _campaigns.c.sender.in_(bindparam("ours", expanding=True))),
-            newest.is_not(None),
-        )
-        .order_by(newest.desc(), _campaigns.c.id.desc())
+        _ROUTES.where(_contacts.c.cell == bindparam("cell"))
+        .order_by(_NEWEST.desc(), _campaigns.c.id.desc())
         .limit(1)
     )
     if for_update:
@@ -194,46 +201,8 @@ _ORGANIZATION_OF_SENDER = (
 # batch's identities, with the campaign's sender, so each text picks its own in Python; then the chosen
 # contacts locked in one statement, in id order (two batches lock in the same order: no deadlock), which
 # re-reads what may have changed since (PostgreSQL returns a locked row as it is after the lock).
-_NEWEST = (
-    select(func.max(_messages.c.id))
-    .where(_messages.c.contact_id == _contacts.c.id)
-    .correlate(_contacts)
-    .scalar_subquery()
-)
-_CANDIDATES = (
-    select(
-        _contacts.c.id.label("contact_id"),
-        _contacts.c.cell,
-        _contacts.c.first_name,
-        _contacts.c.last_name,
-        _contacts.c.opted_out,
-        _contacts.c.status,
-        _contacts.c.assigned_user_id,
-        _contacts.c.escalated,
-        _contacts.c.escalated_team_id,
-        _contacts.c.reply_route,
-        _campaigns.c.id.label("campaign_id"),
-        _campaigns.c.title,
-        _campaigns.c.kind,
-        _campaigns.c.sender,
-        _campaigns.c.organization_id,
-        _orgs.c.optout_phrases,
-        _orgs.c.optout_confirmation,
-        exists()
-        .where(
-            _optouts.c.organization_id == _campaigns.c.organization_id, _optouts.c.cell == _contacts.c.cell
-        )
-        .label("listed"),
-        _NEWEST.label("newest"),
-    )
-    .join(_campaigns, _campaigns.c.id == _contacts.c.campaign_id)
-    .join(_orgs, _orgs.c.id == _campaigns.c.organization_id)
-    .where(
-        _contacts.c.cell.in_(bindparam("cells", expanding=True)),
-        _campaigns.c.status.in_(("launched", "archived")),
-        or_(_campaigns.c.sender.is_(None), _campaigns.c.sender.in_(bindparam("ours", expanding=True))),
-        _NEWEST.is_not(None),
-    )
+_CANDIDATES = _ROUTES.add_columns(_campaigns.c.sender, _NEWEST.label("newest")).where(
+    _contacts.c.cell.in_(bindparam("cells", expanding=True))
 )
 _LOCK_CONTACTS = (
     select(
@@ -306,25 +275,29 @@ def _stored_result(row: Any) -> InboundResult:
 def _find_conversation(conn: Connection, cell: str, ours: set[str]) -> _Conversation | None:
     query = _CONVERSATION_LOCKED if conn.dialect.name == "postgresql" else _CONVERSATION
     row = conn.execute(query, {"cell": cell, "ours": sorted(ours)}).first()
-    if row is None:
-        return None
+    return None if row is None else _conversation(row, row)
+
+
+def _conversation(row: Any, held: Any) -> _Conversation:
+    """A routing row as a ``_Conversation``; ``held``: the contact's columns that may change, read under
+    its lock (the row itself when the row was read under it)."""
     return _Conversation(
         contact_id=row.contact_id,
         cell=row.cell,
         first_name=row.first_name,
         last_name=row.last_name,
-        assigned_user_id=row.assigned_user_id,
-        escalated=bool(row.escalated),
-        escalated_team_id=row.escalated_team_id,
-        reply_route=row.reply_route,
-        status=row.status,
+        assigned_user_id=held.assigned_user_id,
+        escalated=bool(held.escalated),
+        escalated_team_id=held.escalated_team_id,
+        reply_route=held.reply_route,
+        status=held.status,
         campaign_id=row.campaign_id,
         title=row.title,
         kind=row.kind,
         organization_id=row.organization_id,
         optout_phrases=list(row.optout_phrases or ()),
         optout_confirmation=row.optout_confirmation,
-        was_out=bool(row.opted_out or row.listed),
+        was_out=bool(held.opted_out or row.listed),
     )
 
 
@@ -530,24 +503,7 @@ def _plain_replies(
         held = now_held.get(row.contact_id) if locking else row
         if held is None:  # deleted meanwhile: receive_inbound routes the text again
             continue
-        found = _Conversation(
-            contact_id=row.contact_id,
-            cell=row.cell,
-            first_name=row.first_name,
-            last_name=row.last_name,
-            assigned_user_id=held.assigned_user_id,
-            escalated=bool(held.escalated),
-            escalated_team_id=held.escalated_team_id,
-            reply_route=held.reply_route,
-            status=held.status,
-            campaign_id=row.campaign_id,
-            title=row.title,
-            kind=row.kind,
-            organization_id=row.organization_id,
-            optout_phrases=list(row.optout_phrases or ()),
-            optout_confirmation=row.optout_confirmation,
-            was_out=bool(held.opted_out or row.listed),
-        )
+        found = _conversation(row, held)
         if _is_plain(found, texts[i].body):
             plain[i] = found
     return plain
