@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -10,8 +11,9 @@ from datetime import timedelta
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from core.inbound import InboundResult, InboundText, receive_inbound, receive_inbound_batch
+from core.inbound import InboundResult, InboundText, cell_of, receive_inbound, receive_inbound_batch
 from core.orgs import default_organization
+from core.phones import normalize
 from core.sending import send_initial
 from storage import Database
 from storage.models import Base, Campaign, Contact, Message, Notice, OptOut, PlatformIdentity, User
@@ -281,3 +283,12 @@ def test_racing_batches_of_the_same_texts_store_each_once(db_url):
             assert s.scalar(select(func.count(Notice.id)).where(Notice.kind == "reply")) == len(texts)
     finally:
         db.dispose()
+
+
+def test_a_sender_number_is_read_as_phonenumbers_reads_it():
+    rng = random.Random(12)
+    numbers = ["+1" + "".join(rng.choice("0123456789") for _ in range(10)) for _ in range(2000)]
+    numbers += ["+12125550123", " +12125550123 ", "(212) 555-0123", "212-555-0123", "+442071838750"]
+    numbers += ["+4402071838750", "+1212555012", "+121255501234", "12125550123", "short", ""]
+    for raw in numbers:
+        assert cell_of(raw) == (normalize(raw) or raw.strip()), raw
