@@ -11,6 +11,9 @@ the unique SIDs sent (exactly once) and that every request was accepted.
     /tmp/venv/bin/python bench/inbound.py --url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 On PostgreSQL it runs in a throw-away schema, dropped at the end. Target: >= 1,000 accepted/s.
+``--texters 20``: the contacts are held by 20 texters, so each reply also writes its notice (checked).
+``--per-text``: the server stores each text of a batch on its own (``receive_inbound``), the path before
+``receive_inbound_batch``, to compare the two in one sitting.
 """
 
 from __future__ import annotations
@@ -30,14 +33,25 @@ from pathlib import Path
 
 import aiohttp
 from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import Settings  # noqa: E402
+from bot.twilio import webhooks  # noqa: E402
 from bot.web import WebServer, create_app  # noqa: E402
+from core.inbound import InboundResult, InboundText, receive_inbound  # noqa: E402
 from storage import Database, upgrade  # noqa: E402
-from storage.models import Campaign, Contact, Message, Organization  # noqa: E402
+from storage.models import (  # noqa: E402
+    Campaign,
+    Contact,
+    Message,
+    Notice,
+    Organization,
+    PlatformIdentity,
+    User,
+)
 from storage.types import utcnow  # noqa: E402
 
 TOKEN = "bench-auth-token"
@@ -50,22 +64,37 @@ def schema_url(url: str, schema: str) -> str:
     return f"{url}{sep}options=-csearch_path%3D{schema}"
 
 
-def populate(db: Database, contacts: int) -> list[str]:
-    """A launched campaign whose contacts each got one text; returns their cells."""
+def populate(db: Database, contacts: int, texters: int = 0) -> list[str]:
+    """A launched campaign whose contacts each got one text; returns their cells. With ``texters``, the
+    contacts are held by that many texters (each on Slack), so every reply writes a notice."""
     now = utcnow()
     with db.session() as session:
         org = Organization(name="bench", optout_phrases=[])
         session.add(org)
         session.flush()
+        users = [User(organization_id=org.id, name=f"texter {i}", role="texter") for i in range(texters)]
+        session.add_all(users)
+        session.flush()
+        session.add_all(
+            PlatformIdentity(
+                user_id=user.id, platform="slack", workspace_id="T1", platform_user_id=f"U{user.id}"
+            )
+            for user in users
+        )
         campaign = Campaign(organization_id=org.id, title="inbound bench", status="launched", launched_at=now)
         session.add(campaign)
         session.flush()
         cells = [f"+1212{3000000 + i:07d}" for i in range(contacts)]
         rows = [
             Contact(
-                campaign_id=campaign.id, cell=cell, status="messaged", custom_fields={}, last_message_at=now
+                campaign_id=campaign.id,
+                cell=cell,
+                status="messaged",
+                custom_fields={},
+                last_message_at=now,
+                assigned_user_id=users[i % texters].id if users else None,
             )
-            for cell in cells
+            for i, cell in enumerate(cells)
         ]
         session.add_all(rows)
         session.flush()
@@ -86,8 +115,26 @@ def populate(db: Database, contacts: int) -> list[str]:
     return cells
 
 
-def serve(url: str, port: int, db_threads: int | None) -> None:
+def per_text(session: Session, texts: list[InboundText]) -> list[InboundResult]:
+    """The path before batches were stored together: ``receive_inbound`` for each text (``--per-text``)."""
+    return [
+        receive_inbound(
+            session,
+            from_cell=text.from_cell,
+            to=text.to,
+            body=text.body,
+            provider_sid=text.provider_sid,
+            media=text.media,
+            messaging_service_sid=text.messaging_service_sid,
+        )
+        for text in texts
+    ]
+
+
+def serve(url: str, port: int, db_threads: int | None, one_by_one: bool = False) -> None:
     """The child process: the web server until SIGTERM."""
+    if one_by_one:
+        webhooks.receive_inbound_batch = per_text  # type: ignore[assignment]
     settings = Settings(database_url=url, public_url=PUBLIC_URL, twilio_auth_token=TOKEN, port=port)
     db = Database(url)
 
@@ -182,16 +229,27 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--contacts", type=int, default=2000)
+    parser.add_argument(
+        "--texters",
+        type=int,
+        default=0,
+        help="texters holding the contacts (each reply then writes a notice)",
+    )
     parser.add_argument("--repeat-share", type=float, default=0.1, help="share of webhooks that repeat a SID")
     parser.add_argument("--port", type=int, default=18766)
     parser.add_argument("--servers", type=int, default=1, help="server processes sharing the port")
     parser.add_argument(
         "--db-threads", type=int, default=None, help="database threads per server (default: create_app's)"
     )
+    parser.add_argument(
+        "--per-text",
+        action="store_true",
+        help="store each text of a batch on its own (receive_inbound), as before receive_inbound_batch",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.url, args.port, args.db_threads)
+        serve(args.url, args.port, args.db_threads, args.per_text)
         return
 
     schema = None
@@ -209,13 +267,14 @@ def main() -> None:
     try:
         upgrade(url)
         db = Database(url)
-        cells = populate(db, args.contacts)
+        cells = populate(db, args.contacts, args.texters)
         requests = build_requests(cells, args.requests, args.repeat_share)
         unique = len({r["MessageSid"] for r in requests})
         for _ in range(args.servers):
             server = subprocess.Popen(
                 [sys.executable, __file__, "--serve", "--url", url, "--port", str(args.port)]
-                + (["--db-threads", str(args.db_threads)] if args.db_threads else []),
+                + (["--db-threads", str(args.db_threads)] if args.db_threads else [])
+                + (["--per-text"] if args.per_text else []),
                 stdout=subprocess.PIPE,
                 text=True,
             )
@@ -228,11 +287,12 @@ def main() -> None:
         cpu_after = cpu_seconds([server.pid for server in servers])
         with db.read() as session:
             stored = session.scalar(select(func.count(Message.id)).where(Message.direction == "in"))
+            notices = session.scalar(select(func.count(Notice.id)))
         accepted = statuses.count(200)
         engine = "postgresql" if schema else "sqlite"
         print(
             f"engine {engine}; {len(requests)} webhooks ({unique} unique SIDs), {args.concurrency} in flight,"
-            f" {args.servers} server process(es)"
+            f" {args.servers} server process(es){', each text on its own' if args.per_text else ''}"
         )
         print(
             f"accepted {accepted}/{len(requests)} in {elapsed:.2f} s = {accepted / elapsed:,.0f} accepted/s"
@@ -248,8 +308,10 @@ def main() -> None:
                 f" (load average {load:.1f} at the end)"
             )
         print(f"rows stored {stored} (unique SIDs {unique}): {'OK' if stored == unique else 'MISMATCH'}")
+        expected = unique if args.texters else 0
+        print(f"notices {notices} (expected {expected}): {'OK' if notices == expected else 'MISMATCH'}")
         db.dispose()
-        if stored != unique or accepted != len(requests):
+        if stored != unique or notices != expected or accepted != len(requests):
             sys.exit(1)
     finally:
         for server in servers:

@@ -6,9 +6,9 @@ thread so the event loop keeps answering. An inbound text is stored before we an
 retries when it gets no 2xx, and a text acknowledged but not stored would be lost.
 
 Inbound texts arriving together are stored together: one writer per database thread takes whatever is
-waiting (up to ``MAX_BATCH``) and stores it in one transaction, each text in its own SAVEPOINT as
-``receive_inbound`` does anyway; every request is answered once that transaction has committed. The
-transaction's begin and commit, not the text, are most of the cost of one text. If the batch fails as a
+waiting (up to ``MAX_BATCH``) and stores it in one transaction (``core.inbound.receive_inbound_batch``:
+plain replies with one statement per step for the whole batch, anything else one by one); every request
+is answered once that transaction has committed. If the batch fails as a
 whole, each of its texts is stored again in a transaction of its own, so one bad text fails only itself.
 """
 
@@ -18,7 +18,6 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from functools import partial
-from typing import Any
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -30,7 +29,7 @@ from bot import metrics
 from bot.config import Settings
 from bot.web_state import db_threads_key, settings_key, work_key
 from core import outbox
-from core.inbound import InboundResult, receive_inbound
+from core.inbound import InboundResult, InboundText, receive_inbound_batch
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ EMPTY_TWIML = str(MessagingResponse()).encode()
 MAX_BATCH = 32
 
 validator_key = web.AppKey("twilio_validator", RequestValidator)
-Pending = tuple[dict[str, Any], "asyncio.Future[InboundResult]"]
+Pending = tuple[InboundText, "asyncio.Future[InboundResult]"]
 inbound_queue_key = web.AppKey("twilio_inbound_queue", asyncio.Queue)
 writers_key = web.AppKey("twilio_inbound_writers", list)
 
@@ -77,14 +76,14 @@ async def _write_inbound(app: web.Application) -> None:
         while len(batch) < MAX_BATCH and not queue.empty():
             batch.append(queue.get_nowait())
         # Every writer locks contacts in the same order (by number), so two batches never deadlock.
-        batch.sort(key=lambda pending: (pending[0]["from_cell"], pending[0]["provider_sid"]))
+        batch.sort(key=lambda pending: (pending[0].from_cell, pending[0].provider_sid))
         try:
             results = await app[work_key].write(partial(_receive_all, batch))
         except Exception:
             log.warning("twilio webhook: a batch of %d texts failed; storing each on its own", len(batch))
-            for kwargs, future in batch:
+            for text, future in batch:
                 try:
-                    result = await app[work_key].write(partial(_receive_one, kwargs))
+                    result = await app[work_key].write(partial(_receive_one, text))
                 except Exception as exc:
                     _settle(future, exc)
                 else:
@@ -95,11 +94,11 @@ async def _write_inbound(app: web.Application) -> None:
 
 
 def _receive_all(batch: list[Pending], session: Session) -> list[InboundResult]:
-    return [receive_inbound(session, **kwargs) for kwargs, _ in batch]
+    return receive_inbound_batch(session, [text for text, _ in batch])
 
 
-def _receive_one(kwargs: dict[str, Any], session: Session) -> InboundResult:
-    return receive_inbound(session, **kwargs)
+def _receive_one(text: InboundText, session: Session) -> InboundResult:
+    return receive_inbound_batch(session, [text])[0]
 
 
 def _settle(future: asyncio.Future[InboundResult], outcome: InboundResult | Exception) -> None:
@@ -180,14 +179,14 @@ async def inbound_sms(request: web.Request) -> web.Response:
     service = fields.get("MessagingServiceSid", "").strip() or None
 
     stored: asyncio.Future[InboundResult] = asyncio.get_running_loop().create_future()
-    text = {
-        "from_cell": from_cell,
-        "to": to,
-        "body": body,
-        "provider_sid": sid,
-        "media": media,
-        "messaging_service_sid": service,
-    }
+    text = InboundText(
+        from_cell=from_cell,
+        to=to,
+        body=body,
+        provider_sid=sid,
+        media=media,
+        messaging_service_sid=service,
+    )
     request.app[inbound_queue_key].put_nowait((text, stored))
     if (await stored).stored:
         metrics.TEXTS_RECEIVED.inc()

@@ -247,14 +247,14 @@ async def test_a_failing_text_fails_alone_when_its_batch_is_redone(db, org_id, s
     from bot.twilio import webhooks
 
     _, _, cell, _ = texted_contact(db, org_id)
-    real = webhooks.receive_inbound
+    real = webhooks.receive_inbound_batch
 
-    def failing_on_boom(session, **kwargs):
-        if kwargs["body"] == "boom":
+    def failing_on_boom(session, texts):
+        if any(text.body == "boom" for text in texts):
             raise RuntimeError("a text the database will not take")
-        return real(session, **kwargs)
+        return real(session, texts)
 
-    monkeypatch.setattr(webhooks, "receive_inbound", failing_on_boom)
+    monkeypatch.setattr(webhooks, "receive_inbound_batch", failing_on_boom)
     bodies = [f"reply {i}" for i in range(8)] + ["boom"]
     answers = await asyncio.gather(
         *(
