@@ -55,11 +55,18 @@ sys.path.insert(0, str(ROOT))
 from bot.chat import actions as A  # noqa: E402
 from bot.chat.actions import act  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.discord import thread_channels  # noqa: E402
 from bot.discord.component import DiscordComponent  # noqa: E402
 from bot.twilio.webhooks import SMS_PATH, add_twilio_routes  # noqa: E402
 from bot.web import WebServer, create_app  # noqa: E402
-from core import assignment, campaign_yaml, campaigns, contacts_import, orgs, outbox  # noqa: E402
+from core import (  # noqa: E402
+    assignment,
+    campaign_yaml,
+    campaigns,
+    contacts_import,
+    orgs,
+    outbox,
+    thread_channels,  # noqa: E402
+)
 from storage import Database, upgrade  # noqa: E402
 from storage.models import Contact, PlatformIdentity  # noqa: E402
 from tests.bot.discord.ratelimits import RateLimits, RouteLimit  # noqa: E402
