@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.config import Settings  # noqa: E402
 from bot.twilio import webhooks  # noqa: E402
 from bot.web import WebServer, create_app  # noqa: E402
-from core.inbound import InboundResult, InboundText, receive_inbound  # noqa: E402
+from core.inbound import InboundResult, InboundText, receive_text  # noqa: E402
 from storage import Database, upgrade  # noqa: E402
 from storage.models import (  # noqa: E402
     Campaign,
@@ -117,18 +117,7 @@ def populate(db: Database, contacts: int, texters: int = 0) -> list[str]:
 
 def per_text(session: Session, texts: list[InboundText]) -> list[InboundResult]:
     """The path before batches were stored together: ``receive_inbound`` for each text (``--per-text``)."""
-    return [
-        receive_inbound(
-            session,
-            from_cell=text.from_cell,
-            to=text.to,
-            body=text.body,
-            provider_sid=text.provider_sid,
-            media=text.media,
-            messaging_service_sid=text.messaging_service_sid,
-        )
-        for text in texts
-    ]
+    return [receive_text(session, text) for text in texts]
 
 
 def serve(url: str, port: int, db_threads: int | None, one_by_one: bool = False) -> None:

@@ -389,6 +389,20 @@ def receive_inbound(
         return already
 
 
+def receive_text(session: Session, text: InboundText, *, now: datetime | None = None) -> InboundResult:
+    """``receive_inbound`` of one ``InboundText``."""
+    return receive_inbound(
+        session,
+        from_cell=text.from_cell,
+        to=text.to,
+        body=text.body,
+        provider_sid=text.provider_sid,
+        media=text.media,
+        messaging_service_sid=text.messaging_service_sid,
+        now=now,
+    )
+
+
 def receive_inbound_batch(
     session: Session, texts: Sequence[InboundText], *, now: datetime | None = None
 ) -> list[InboundResult]:
@@ -473,17 +487,7 @@ def receive_inbound_batch(
             results[i] = _result(found, False, message_id, unclaimed=found.assigned_user_id is None)
         add_notices(session, notices)
     for i in sorted(later):
-        text = texts[i]
-        results[i] = receive_inbound(
-            session,
-            from_cell=text.from_cell,
-            to=text.to,
-            body=text.body,
-            provider_sid=text.provider_sid,
-            media=text.media,
-            messaging_service_sid=text.messaging_service_sid,
-            now=now,
-        )
+        results[i] = receive_text(session, texts[i], now=now)
     return [result for result in results if result is not None]
 
 
