@@ -446,7 +446,7 @@ def _claim_statement(
         "claim_at": now,
     }
     if zones is not None:
-        params.update(claim_zone=campaign.timezone, claim_zones=zones)
+        params.update(claim_zone=campaign.timezone, claim_zones=",".join(zones) if postgres else zones)
     if after is not None:
         params["claim_after"] = after
     # On the session's connection: the ORM's UPDATE (synchronize_session="fetch") cost a claim ~1 ms more.
@@ -489,8 +489,12 @@ def _claim_update(postgres: bool, zoned: bool, after: bool) -> Update:
     )
     if zoned:
         zone_of = func.coalesce(Contact.timezone, bindparam("claim_zone", type_=String))
-        if postgres:  # one array parameter, as in_zones
-            inner = inner.where(zone_of == any_(bindparam("claim_zones", type_=ARRAY(String))))
+        if postgres:
+            # The open zones (~600 when the whole world is in its window) go as one comma-joined string
+            # that PostgreSQL splits: psycopg dumping them as an array cost ~0.7 ms of Python a claim.
+            # Zone names hold no comma (IANA names; the import refuses others).
+            zone_list = func.string_to_array(bindparam("claim_zones", type_=String), ",", type_=ARRAY(String))
+            inner = inner.where(zone_of == any_(zone_list))
         else:
             inner = inner.where(zone_of.in_(bindparam("claim_zones", expanding=True, type_=String)))
     if after:
