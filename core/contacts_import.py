@@ -831,17 +831,21 @@ class _Loader:
         # which reads the opt-outs once the whole file is in, leaves them out.
         late_opt_outs = "SELECT cell FROM opt_outs WHERE organization_id = :org_id AND id > :last"
         params = {"campaign_id": campaign_id, "org_id": org_id, "last": last_opt_out, "before": before}
-        gone = conn.execute(
-            text(
-                f"DELETE FROM contacts WHERE campaign_id = :campaign_id AND id > :before "
-                f"AND cell IN ({late_opt_outs})"
-            ),
-            params,
-        ).rowcount
-        were_there = conn.execute(
-            text(f"SELECT count(*) FROM tb_import_skipped WHERE NOT opted AND cell IN ({late_opt_outs})"),
-            params,
-        ).scalar_one()
+        gone = were_there = 0
+        # Usually there are none, and the DELETE, planned on statistics that predate the import, can read
+        # every row just added (~0.07 s per 100,000) to find that out: ask first, by the primary key.
+        if conn.execute(text(f"SELECT EXISTS ({late_opt_outs})"), params).scalar_one():
+            gone = conn.execute(
+                text(
+                    f"DELETE FROM contacts WHERE campaign_id = :campaign_id AND id > :before "
+                    f"AND cell IN ({late_opt_outs})"
+                ),
+                params,
+            ).rowcount
+            were_there = conn.execute(
+                text(f"SELECT count(*) FROM tb_import_skipped WHERE NOT opted AND cell IN ({late_opt_outs})"),
+                params,
+            ).scalar_one()
         summary.imported = written - gone
         skipped["opted_out"] += gone + were_there
         skipped["already_in_campaign"] -= were_there
