@@ -37,7 +37,7 @@ from core.phones import DEFAULT_REGION, normalize, zone_for_number
 from core.zones import zone_for_zip
 from storage.engine import Database
 from storage.locks import lock_key
-from storage.models import Campaign
+from storage.models import Campaign, Contact
 from storage.types import UTCDateTime, utcnow
 
 if TYPE_CHECKING:  # typeshed types the parser under its old public name only
@@ -64,6 +64,12 @@ class ImportRefused(Refused):
 
 # An import this large refreshes the contacts table's planner statistics once it has committed.
 ANALYZE_AFTER: Final = 10_000
+# Columns no statement filters, joins or sorts on: their statistics (the costliest to gather, 30,000
+# sampled names and ids sorted) would steer no plan, so that ANALYZE leaves them out (half its time).
+_PAYLOAD_COLUMNS: Final = frozenset({"first_name", "last_name", "zip", "external_id", "custom_fields"})
+_ANALYZED_COLUMNS: Final = ", ".join(
+    c.name for c in Contact.__table__.columns if c.name not in _PAYLOAD_COLUMNS
+)
 
 
 @dataclass
@@ -589,7 +595,7 @@ def import_contacts(
         # contacts for none, and statements planned in that window (a generic plan cached on a pooled
         # connection) keep reading every unassigned contact.
         with db.session() as session:
-            session.execute(text("ANALYZE contacts"))
+            session.execute(text(f"ANALYZE contacts ({_ANALYZED_COLUMNS})"))
     return summary
 
 
