@@ -784,7 +784,10 @@ class _Loader:
             """
         )
         skipped = summary.skipped
-        now, no = self.now, False
+        # Each row as COPY's text format spells it, written by hand: the constant columns formatted once
+        # (campaign, status, opted_out, escalated, created_at), a row's own text escaped only if it needs it.
+        prefix = f"{campaign_id}\t"
+        suffix = f"\tneeds_message\tf\tf\t{self.now.isoformat(sep=' ')}\n"
         written = 0
         raw: Any = conn.connection.driver_connection
         cursor = raw.cursor()
@@ -819,11 +822,23 @@ class _Loader:
                     if skipped_now:
                         cursor.executemany("INSERT INTO tb_import_skipped VALUES (%s, %s)", skipped_now)
                 copying = cursor.copy(f"COPY contacts ({_CONTACT_COLUMNS}) FROM STDIN")
-                write = copying.__enter__().write_row
+                write = copying.__enter__().write
+                lines: list[str] = []
                 for state, row in zip(states, batch, strict=True):
                     if state == 1 or (state == 2 and row[1] in new):
-                        write((campaign_id, *row[1:], "needs_message", no, no, now))
+                        text_cells = "\t".join(row[2:7])
+                        if _NEEDS_ESCAPE.search(text_cells) or text_cells.count("\t") != 4:
+                            text_cells = "\t".join([_copy_escape(cell) for cell in row[2:7]])
+                        zone = row[7]
+                        lines.append(
+                            f"{prefix}{row[1]}\t{text_cells}\t{zone if zone is not None else _NULL}{suffix}"
+                        )
                         written += 1
+                        if len(lines) >= _COPY_LINES:
+                            write("".join(lines))
+                            lines = []
+                if lines:
+                    write("".join(lines))
         except BaseException as exc:
             if copying is not None:
                 copying.__exit__(type(exc), exc, exc.__traceback__)
@@ -855,6 +870,17 @@ class _Loader:
         summary.imported = written - gone
         skipped["opted_out"] += gone + were_there
         skipped["already_in_campaign"] -= were_there
+
+
+_COPY_LINES = 2_000  # rows per write: PostgreSQL gets the batch as it is built
+_NEEDS_ESCAPE = re.compile(r"[\\\n\r]")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NULL: Final = "\\N"
+
+
+def _copy_escape(value: str) -> str:
+    """A value as COPY's text format reads it back unchanged."""
+    return value.translate(_COPY_ESCAPES)
 
 
 class _NumberFilter:
