@@ -308,9 +308,11 @@ class CellNormalizer:
     def _national(raw: str) -> str | None:
         """The ten national digits of a plainly written +1 number, or None for any other shape."""
         plus = raw.startswith("+")
-        digits = (raw[1:] if plus else raw).translate(_SEPARATORS)
-        if not (digits.isascii() and digits.isdigit()):
-            return None
+        digits = raw[1:] if plus else raw
+        if not (digits.isascii() and digits.isdigit()):  # written with separators: drop them, look again
+            digits = digits.translate(_SEPARATORS)
+            if not (digits.isascii() and digits.isdigit()):
+                return None
         if len(digits) == 11 and digits[0] == "1":
             digits = digits[1:]
         elif len(digits) != 10 or plus:
