@@ -18,7 +18,8 @@ over the reference's, the median of the rounds):
 - ``import``: ``core.contacts_import.import_contacts`` of a CSV. Reference: the same rows parsed with the
   csv module and loaded with one COPY into contacts (PostgreSQL), or one executemany (SQLite).
   ``import_apart``: ``import_contacts(..., overlap=False)``, the whole file parsed and staged before it
-  is loaded, as before.
+  is loaded, as before. ``import_rev``: ``core/contacts_import.py`` as it was at ``--import-rev`` (a git
+  revision; the rest of the code as it is now), for an A/B of a change in one run.
 
 Every round checks its work: each clicked contact messaged with exactly one queued row, each claim's
 contacts assigned to its texter alone, each import's row count.
@@ -35,8 +36,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -442,7 +445,9 @@ def import_reference(db: Database, campaign_id: int, path: Path) -> int:
     return count
 
 
-def bench_import(db: Database, args: argparse.Namespace, overlap: bool = True) -> tuple[list[Round], str]:
+def bench_import(
+    db: Database, args: argparse.Namespace, overlap: bool = True, module: Any = contacts_import
+) -> tuple[list[Round], str]:
     rounds = []
     folder = Path(tempfile.mkdtemp(prefix="textbank-limits-"))
     zone_for_zip("10001")  # the zip table is built once per process (a running textbank has it already)
@@ -453,7 +458,7 @@ def bench_import(db: Database, args: argparse.Namespace, overlap: bool = True) -
         write_csv(path, args.rows)
         started = time.perf_counter()
         if side == "textbank":
-            loaded = contacts_import.import_contacts(db, campaign_id, path, overlap=overlap).imported
+            loaded = module.import_contacts(db, campaign_id, path, overlap=overlap).imported
         else:
             loaded = import_reference(db, campaign_id, path)
         rounds.append(Round(side, loaded, time.perf_counter() - started))
@@ -468,6 +473,24 @@ def bench_import_apart(db: Database, args: argparse.Namespace) -> tuple[list[Rou
     return bench_import(db, args, overlap=False)
 
 
+def bench_import_rev(db: Database, args: argparse.Namespace) -> tuple[list[Round], str]:
+    source = subprocess.run(
+        ["git", "show", f"{args.import_rev}:core/contacts_import.py"],
+        cwd=Path(__file__).resolve().parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    folder = Path(tempfile.mkdtemp(prefix="textbank-import-rev-"))
+    (folder / "contacts_import_rev.py").write_text(source)
+    spec = importlib.util.spec_from_file_location("contacts_import_rev", folder / "contacts_import_rev.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return bench_import(db, args, module=module)
+
+
 # --- the run -----------------------------------------------------------------------------------------------
 
 PATHS: dict[str, Callable[[Database, argparse.Namespace], tuple[list[Round], str]]] = {
@@ -477,6 +500,7 @@ PATHS: dict[str, Callable[[Database, argparse.Namespace], tuple[list[Round], str
     "send_apart": bench_send_apart,
     "claim_apart": bench_claim_apart,
     "import_apart": bench_import_apart,
+    "import_rev": bench_import_rev,
 }
 
 
@@ -507,6 +531,11 @@ def main() -> None:
     parser.add_argument("--texters", type=int, default=100, help="texters clicking side by side")
     parser.add_argument("--claims", type=int, default=200, help="claims per round")
     parser.add_argument("--rows", type=int, default=100_000, help="CSV rows per import round")
+    parser.add_argument(
+        "--import-rev",
+        default="main",
+        help="the git revision of core/contacts_import.py that import_rev runs",
+    )
     parser.add_argument(
         "--profile", choices=sorted(PATHS), help="run textbank's side of one path under pyinstrument"
     )

@@ -108,6 +108,36 @@ def test_region_option(db: Database, campaign_id: int) -> None:
 
 
 @pytest.mark.parametrize("overlap", [True, False], ids=["copied", "staged"])
+def test_text_comes_back_as_written(
+    db: Database, campaign_id: int, overlap: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The COPY path spells each row in COPY's text format itself: backslashes, tabs, line breaks and a
+    # literal \N must come back unchanged, in a row needing escapes and beside rows that do not.
+    monkeypatch.setattr(contacts_import, "_COPY_LINES", 2)
+    odd = ["back\\slash", "tab\there", "two\nlines", "carriage\rreturn", "\\N", "\\.", "Zoë 🌵"]
+    rows = [
+        (first, f"L{i}\\", f"100{i:02d}", f"V\t{i}", f'say "hi" \\ {first}')
+        for i, first in enumerate(["Plain", *odd, "Plain too"])
+    ]
+
+    def quoted(value: str) -> str:
+        return '"' + value.replace('"', '""') + '"'
+
+    data = "first_name,last_name,zip,external_id,cell,note\n" + "".join(
+        ",".join([*map(quoted, row[:4]), f"21255501{i:02d}", quoted(row[4])]) + "\n"
+        for i, row in enumerate(rows)
+    )
+    summary = import_contacts(db, campaign_id, csv_bytes(data), overlap=overlap)
+    assert summary.imported == len(rows)
+    stored = contacts(db, campaign_id)
+    assert [(c.first_name, c.last_name, c.zip, c.external_id, c.custom_fields) for c in stored] == [
+        (first, last, zip_code, external, {"note": note}) for first, last, zip_code, external, note in rows
+    ]
+    assert [c.cell for c in stored] == [f"+121255501{i:02d}" for i in range(len(rows))]
+    assert {(c.status, c.opted_out, c.escalated) for c in stored} == {("needs_message", False, False)}
+
+
+@pytest.mark.parametrize("overlap", [True, False], ids=["copied", "staged"])
 @pytest.mark.parametrize("batch_rows", [25_000, 2])
 def test_skips_are_counted_by_reason(
     db: Database,
