@@ -141,13 +141,11 @@ def render(message: v.Message) -> Rendered:
             title = part.text
         elif isinstance(part, v.Section):
             lines.append(part.text)
-            if part.accessory is None:
-                pass
-            elif merged is None or not isinstance(part.accessory, v.Select):
-                rows.extend(_rows([part.accessory]))
-            elif not merged_shown:
-                rows.extend(_rows([merged]))
-                merged_shown = True
+            accessory = part.accessory
+            if merged is not None and isinstance(accessory, v.Select):  # one merged select stands for all
+                accessory, merged_shown = (None if merged_shown else merged), True
+            if accessory is not None:
+                rows.extend(_rows([accessory]))
         elif isinstance(part, v.Note):
             lines.append(f"-# {part.text}" if "\n" not in part.text else part.text)
         elif isinstance(part, v.Controls):
