@@ -17,6 +17,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.orgs import default_organization
+from core.sending import send_initial
+from storage import Database
 from storage.models import (
     Campaign,
     CampaignTexter,
@@ -222,6 +225,27 @@ def make_launched_campaign(
     for user in texters:
         add_texter(session, campaign, user)
     return campaign
+
+
+def race_desk(
+    db_url: str, n_contacts: int, threads: int, *, name: str | None = None, sent_at: datetime | None = None
+) -> tuple[Database, User, Campaign, list[Contact]]:
+    """For a race of ``threads`` threads: a texter holding ``n_contacts`` contacts of a launched campaign
+    with a script (their initials sent at ``sent_at`` when given), set up on a connection of its own, and
+    a Database whose pool has a connection for each racing thread."""
+    setup = Database(db_url)
+    with setup.session() as s:
+        org = default_organization(s)
+        tess = make_texter(s, org, name)
+        campaign = make_launched_campaign(s, org, 0, texters=[tess])
+        make_script(s, campaign)
+        contacts = add_contacts(s, campaign, n_contacts, assigned_to=tess)
+        if sent_at is not None:
+            for contact in contacts:
+                send_initial(s, tess, contact.id, now=sent_at)
+    setup.dispose()
+    db = Database(db_url) if db_url.startswith("sqlite") else Database(db_url, pool_size=threads)
+    return db, tess, campaign, contacts
 
 
 def make_script(

@@ -10,9 +10,7 @@ from sqlalchemy import func, select
 
 from core.conversations import escalate
 from core.inbound import is_optout_text, receive_inbound
-from core.orgs import default_organization
 from core.sending import send_initial
-from storage import Database
 from storage.models import Campaign, Contact, Message, Notice, OptOut, Organization, User
 from tests.core.factories import (
     add_contacts,
@@ -24,6 +22,7 @@ from tests.core.factories import (
     make_script,
     make_team,
     make_texter,
+    race_desk,
 )
 
 NOON_NY = at(2024, 7, 15, 12, 0, "America/New_York")
@@ -84,16 +83,7 @@ def test_duplicate_sid_is_stored_once(texted):
 
 def test_racing_duplicates_of_one_sid_store_one_row(db_url):
     threads = 8
-    setup = Database(db_url)
-    with setup.session() as s:
-        org = default_organization(s)
-        tess = make_texter(s, org)
-        campaign = make_launched_campaign(s, org, 0, texters=[tess])
-        make_script(s, campaign)
-        [contact] = add_contacts(s, campaign, 1, assigned_to=tess)
-        send_initial(s, tess, contact.id, now=NOON_NY)
-    setup.dispose()
-    db = Database(db_url) if db_url.startswith("sqlite") else Database(db_url, pool_size=threads)
+    db, _, _, [contact] = race_desk(db_url, 1, threads, sent_at=NOON_NY)
     barrier = threading.Barrier(threads)
 
     def deliver(i: int):

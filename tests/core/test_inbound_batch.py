@@ -24,6 +24,7 @@ from tests.core.factories import (
     make_launched_campaign,
     make_script,
     make_texter,
+    race_desk,
 )
 
 NOON_NY = at(2024, 7, 15, 12, 0, "America/New_York")
@@ -252,18 +253,8 @@ def test_plain_replies_take_the_same_statements_for_one_text_or_twenty(db):
 
 def test_racing_batches_of_the_same_texts_store_each_once(db_url):
     threads = 4
-    setup = Database(db_url)
-    with setup.session() as s:
-        org = default_organization(s)
-        tess = make_texter(s, org)
-        campaign = make_launched_campaign(s, org, 0, texters=[tess])
-        make_script(s, campaign)
-        contacts = add_contacts(s, campaign, 12, assigned_to=tess)
-        for contact in contacts:
-            send_initial(s, tess, contact.id, now=NOON_NY)
-    setup.dispose()
+    db, _, _, contacts = race_desk(db_url, 12, threads, sent_at=NOON_NY)
     texts = [InboundText(c.cell, OUR_NUMBER, f"reply {i}", f"SM{i}") for i, c in enumerate(contacts)]
-    db = Database(db_url) if db_url.startswith("sqlite") else Database(db_url, pool_size=threads)
     barrier = threading.Barrier(threads)
 
     def deliver(i: int) -> list[InboundResult]:

@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from core.errors import Refused
 from core.optouts import opt_out
 from core.sending import Texter, next_initial, send_and_next
-from storage import Database
 from storage.models import Campaign, Contact, Message, OptOut, User
 from tests.core.factories import (
     add_contacts,
@@ -21,6 +20,7 @@ from tests.core.factories import (
     make_launched_campaign,
     make_script,
     make_texter,
+    race_desk,
 )
 
 NOON_NY = at(2024, 7, 15, 12, 0, "America/New_York")
@@ -152,18 +152,8 @@ def test_a_reply_status_is_refused(desk):
 
 def test_concurrent_clicks_of_one_contact_send_once(db_url):
     threads = 12
-    setup = Database(db_url)
-    with setup.session() as s:
-        from core.orgs import default_organization
-
-        org = default_organization(s)
-        tess = make_texter(s, org, "Tess")
-        campaign = make_launched_campaign(s, org, 0, texters=[tess])
-        make_script(s, campaign)
-        contacts = add_contacts(s, campaign, 4, assigned_to=tess)
-        who = texter(tess)
-    setup.dispose()
-    db = Database(db_url) if db_url.startswith("sqlite") else Database(db_url, pool_size=threads)
+    db, tess, campaign, contacts = race_desk(db_url, 4, threads, name="Tess")
+    who = texter(tess)
     barrier = threading.Barrier(threads)
 
     def click(i: int):

@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 from core.errors import Refused
 from core.optouts import opt_out
 from core.sending import next_initial, send_initial
-from storage import Database
 from storage.models import Contact, Message, OptOut, User
 from tests.core.factories import (
     add_contacts,
@@ -20,6 +19,7 @@ from tests.core.factories import (
     make_launched_campaign,
     make_script,
     make_texter,
+    race_desk,
 )
 
 NOON_NY = at(2024, 7, 15, 12, 0, "America/New_York")
@@ -215,17 +215,7 @@ def test_phoenix_in_july_keeps_standard_time(zones):
 
 def test_concurrent_sends_of_one_contact_send_once(db_url):
     threads = 12
-    setup = Database(db_url)
-    with setup.session() as s:
-        from core.orgs import default_organization
-
-        org = default_organization(s)
-        tess = make_texter(s, org, "Tess")
-        campaign = make_launched_campaign(s, org, 0, texters=[tess])
-        make_script(s, campaign)
-        contacts = add_contacts(s, campaign, 5, assigned_to=tess)
-    setup.dispose()
-    db = Database(db_url) if db_url.startswith("sqlite") else Database(db_url, pool_size=threads)
+    db, tess, campaign, contacts = race_desk(db_url, 5, threads, name="Tess")
     barrier = threading.Barrier(threads)
 
     def click(i: int):
