@@ -11,7 +11,14 @@ from datetime import timedelta
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from core.inbound import InboundResult, InboundText, cell_of, receive_inbound, receive_inbound_batch
+from core.inbound import (
+    InboundResult,
+    InboundText,
+    cell_of,
+    receive_inbound,
+    receive_inbound_batch,
+    receive_text,
+)
 from core.orgs import default_organization
 from core.phones import normalize
 from core.sending import send_initial
@@ -188,19 +195,7 @@ def test_a_batch_ends_as_each_text_on_its_own_would(db):
     cells = build_world(db)
     texts = texts_for(cells)
     with db.session() as s:
-        one_by_one = [
-            receive_inbound(
-                s,
-                from_cell=t.from_cell,
-                to=t.to,
-                body=t.body,
-                provider_sid=t.provider_sid,
-                media=t.media,
-                messaging_service_sid=t.messaging_service_sid,
-                now=LATER,
-            )
-            for t in texts
-        ]
+        one_by_one = [receive_text(s, t, now=LATER) for t in texts]
     expected = snapshot(db, one_by_one)
     wipe(db)
     cells = build_world(db)
