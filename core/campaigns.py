@@ -26,7 +26,7 @@ from core import scripts
 from core.errors import NotFound, Refused
 from core.hours import zone
 from core.numbers import MAX_COUNT, MAX_MINUTES, check_whole_number, parse_id
-from core.orgs import require_org_admin
+from core.orgs import find_identity, get_user, is_admin, organization_for_workspace, require_org_admin
 from storage.models import (
     Campaign,
     CampaignTag,
@@ -178,6 +178,21 @@ def list_campaigns(
     if not include_archived:
         query = query.where(Campaign.status != "archived")
     return summarize(session, list(session.scalars(query)))
+
+
+def titles_for_member(
+    session: Session, platform: str, workspace_id: str, platform_user_id: str, typed: str
+) -> list[tuple[int, str]]:
+    """(id, title) of the live campaigns whose title holds ``typed`` (any case), for a workspace member's
+    campaign autocomplete: an admin of the workspace's organization sees them, anyone else none (an
+    autocomplete cannot refuse)."""
+    org = organization_for_workspace(session, platform, workspace_id)
+    identity = find_identity(session, platform, workspace_id, platform_user_id)
+    me = get_user(session, identity.user_id) if identity is not None else None
+    if org is None or me is None or not is_admin(me):
+        return []
+    listed = list_campaigns(session, org.id, actor=me, include_archived=False)
+    return [(s.campaign.id, s.campaign.title) for s in listed if typed.lower() in s.campaign.title.lower()]
 
 
 def texter_campaigns(session: Session, user: User) -> list[Campaign]:

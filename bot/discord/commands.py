@@ -19,7 +19,6 @@ from typing import Any, Literal
 
 import discord
 from discord import app_commands
-from sqlalchemy.orm import Session
 
 from bot.chat import actions as A
 from bot.chat import adhoc, admin, texting, texts
@@ -29,7 +28,7 @@ from bot.chat.surface import Place
 from bot.chat.views import Message
 from bot.discord.client import PLATFORM, TextbankBot, log
 from bot.discord.render import FormModal, render, submitted_fields
-from core import campaign_yaml, campaigns, orgs
+from core import campaign_yaml, campaigns
 from core.errors import Refused
 
 MAX_YAML_BYTES = 1024 * 1024
@@ -68,19 +67,9 @@ async def answer(interaction: discord.Interaction, work: Work, **extra: Any) -> 
 async def campaign_names(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
     """Autocomplete: the organization's live campaigns whose title holds what was typed (admins only)."""
     guild, user = str(interaction.guild_id or ""), str(interaction.user.id)
-
-    def names(session: Session) -> list[tuple[int, str]]:
-        org = orgs.organization_for_workspace(session, PLATFORM, guild)
-        identity = orgs.find_identity(session, PLATFORM, guild, user)
-        me = orgs.get_user(session, identity.user_id) if identity is not None else None
-        if org is None or me is None or not orgs.is_admin(me):
-            return []
-        listed = campaigns.list_campaigns(session, org.id, actor=me, include_archived=False)
-        return [
-            (s.campaign.id, s.campaign.title) for s in listed if current.lower() in s.campaign.title.lower()
-        ]
-
-    found = await _bot(interaction).chat.work.read(names)
+    found = await _bot(interaction).chat.work.read(
+        lambda s: campaigns.titles_for_member(s, PLATFORM, guild, user, current)
+    )
     return [app_commands.Choice(name=title[:100], value=str(cid)) for cid, title in found[:25]]
 
 

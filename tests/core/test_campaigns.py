@@ -17,10 +17,12 @@ from core.campaigns import (
     set_canned_responses,
     set_script,
     set_tags,
+    titles_for_member,
     update_assignment_settings,
     update_campaign,
 )
 from core.errors import NotFound, Refused
+from core.orgs import enter_workspace_user
 from core.scripts import StepSpec, load_tree
 from storage import Database
 from storage.models import Campaign, Tag, Team, User
@@ -432,3 +434,21 @@ def test_campaign_kind_tells_adhoc_conversations_from_campaigns(db: Database) ->
         assert campaign_kind(session, adhoc_id) == "adhoc"
         with pytest.raises(NotFound):
             campaign_kind(session, adhoc_id + campaign_id + 1000)
+
+
+def test_campaign_titles_for_autocomplete_go_to_the_workspaces_admins_only(db: Database) -> None:
+    with db.session() as s:
+        admin = enter_workspace_user(
+            s, platform="discord", workspace_id="G1", platform_user_id="a", name="Ada", platform_admin=True
+        )
+        enter_workspace_user(
+            s, platform="discord", workspace_id="G1", platform_user_id="t", name="Tess", platform_admin=False
+        )
+        drive = make_campaign(s, admin.organization_id, title="Test Drive", status="launched")
+        make_campaign(s, admin.organization_id, title="Old Drive", status="archived")
+        make_campaign(s, admin.organization_id, title="Phone Bank")
+        assert titles_for_member(s, "discord", "G1", "a", "drive") == [(drive.id, "Test Drive")]
+        assert len(titles_for_member(s, "discord", "G1", "a", "")) == 2  # the archived one left out
+        assert titles_for_member(s, "discord", "G1", "t", "drive") == []  # a texter: nothing to choose
+        assert titles_for_member(s, "discord", "G2", "a", "drive") == []  # another server: not theirs
+        assert titles_for_member(s, "discord", "G1", "stranger", "") == []
