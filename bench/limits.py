@@ -449,24 +449,31 @@ def bench_import(
     db: Database, args: argparse.Namespace, overlap: bool = True, module: Any = contacts_import
 ) -> tuple[list[Round], str]:
     rounds = []
-    folder = Path(tempfile.mkdtemp(prefix="textbank-limits-"))
     zone_for_zip("10001")  # the zip table is built once per process (a running textbank has it already)
-    for index in range(args.rounds * 2):
-        side = "textbank" if index % 2 == 0 else "reference"
-        _, campaign_id, _ = campaign_with_texters(db, 0)
-        path = folder / f"contacts-{index}.csv"
-        write_csv(path, args.rows)
-        started = time.perf_counter()
-        if side == "textbank":
-            loaded = module.import_contacts(db, campaign_id, path, overlap=overlap).imported
-        else:
-            loaded = import_reference(db, campaign_id, path)
-        rounds.append(Round(side, loaded, time.perf_counter() - started))
-        with db.read() as session:
-            stored = session.scalar(select(func.count()).where(Contact.campaign_id == campaign_id))
-        assert loaded == stored == args.rows, (side, loaded, stored, args.rows)
-        path.unlink()
+    with tempfile.TemporaryDirectory(prefix="textbank-limits-") as temporary:
+        for index in range(args.rounds * 2):
+            rounds.append(_import_round(db, args, Path(temporary), index, overlap, module))
     return rounds, "rows/s"
+
+
+def _import_round(
+    db: Database, args: argparse.Namespace, folder: Path, index: int, overlap: bool, module: Any
+) -> Round:
+    side = "textbank" if index % 2 == 0 else "reference"
+    _, campaign_id, _ = campaign_with_texters(db, 0)
+    path = folder / f"contacts-{index}.csv"
+    write_csv(path, args.rows)
+    started = time.perf_counter()
+    if side == "textbank":
+        loaded = module.import_contacts(db, campaign_id, path, overlap=overlap).imported
+    else:
+        loaded = import_reference(db, campaign_id, path)
+    elapsed = time.perf_counter() - started
+    with db.read() as session:
+        stored = session.scalar(select(func.count()).where(Contact.campaign_id == campaign_id))
+    assert loaded == stored == args.rows, (side, loaded, stored, args.rows)
+    path.unlink()
+    return Round(side, loaded, elapsed)
 
 
 def bench_import_apart(db: Database, args: argparse.Namespace) -> tuple[list[Round], str]:
@@ -481,13 +488,14 @@ def bench_import_rev(db: Database, args: argparse.Namespace) -> tuple[list[Round
         text=True,
         check=True,
     ).stdout
-    folder = Path(tempfile.mkdtemp(prefix="textbank-import-rev-"))
-    (folder / "contacts_import_rev.py").write_text(source)
-    spec = importlib.util.spec_from_file_location("contacts_import_rev", folder / "contacts_import_rev.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory(prefix="textbank-import-rev-") as temporary:
+        file = Path(temporary) / "contacts_import_rev.py"
+        file.write_text(source)
+        spec = importlib.util.spec_from_file_location("contacts_import_rev", file)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)  # loaded: the file is no longer needed
     return bench_import(db, args, module=module)
 
 
